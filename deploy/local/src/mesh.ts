@@ -1,0 +1,75 @@
+import { DEFAULT_PORTS, SERVICE_NAMES, ServiceName, ServiceProcess, freePort, startServiceProcess } from './processes';
+
+export interface MeshOptions {
+  artifactsDir: string;
+  /** Ports per service (default: the standard ones); `'free'` picks free ports. */
+  ports?: 'standard' | 'free' | Record<ServiceName, { grpc: number; metrics: number }>;
+  host?: string;
+  /** Enables the Redis feature store backend. */
+  redisUrl?: string;
+  /** Extra environment for every service, or per service. */
+  env?: Record<string, string>;
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  onLine?: (service: ServiceName, line: string) => void;
+}
+
+/** The four services running as separate processes. */
+export interface Mesh {
+  services: Record<ServiceName, ServiceProcess>;
+  gatewayAddress: string;
+  /** SIGTERM to every service (gateway first), waits for all exits. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts candidate generator, feature store and ranker, then the gateway pointed at
+ * them; each one is waited for until SERVING. If one fails, those started are stopped.
+ */
+export async function startMesh(opts: MeshOptions): Promise<Mesh> {
+  const host = opts.host ?? '127.0.0.1';
+  const ports = {} as Record<ServiceName, { grpc: number; metrics: number }>;
+  for (const name of SERVICE_NAMES) {
+    if (opts.ports === 'free') ports[name] = { grpc: await freePort(), metrics: await freePort() };
+    else if (typeof opts.ports === 'object') ports[name] = opts.ports[name];
+    else ports[name] = DEFAULT_PORTS[name];
+  }
+  const started: ServiceProcess[] = [];
+  const services = {} as Record<ServiceName, ServiceProcess>;
+  const downstream = {
+    CANDIDATE_GENERATOR_ADDR: `${host}:${ports['candidate-generator'].grpc}`,
+    FEATURE_STORE_ADDR: `${host}:${ports['feature-store'].grpc}`,
+    RANKER_ADDR: `${host}:${ports.ranker.grpc}`,
+  };
+  try {
+    const start = async (name: ServiceName): Promise<void> => {
+      const p = await startServiceProcess(name, {
+        host,
+        port: ports[name].grpc,
+        metricsPort: ports[name].metrics,
+        env: {
+          ARTIFACTS_DIR: opts.artifactsDir,
+          ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
+          ...(name === 'gateway' ? downstream : {}),
+          ...opts.env,
+          ...opts.serviceEnv?.[name],
+        },
+        onLine: opts.onLine,
+      });
+      started.push(p);
+      services[name] = p;
+    };
+    await Promise.all(SERVICE_NAMES.filter((n) => n !== 'gateway').map(start));
+    await start('gateway');
+  } catch (err) {
+    await Promise.all(started.map((p) => p.stop()));
+    throw err;
+  }
+  return {
+    services,
+    gatewayAddress: services.gateway.address,
+    stop: async () => {
+      await services.gateway.stop();
+      await Promise.all(SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => services[n].stop()));
+    },
+  };
+}

@@ -1,0 +1,10 @@
+/**
+ * @recsys/core: pure recommender logic shared by the offline pipeline and the services.
+ * No gRPC and no Redis in here.
+ */
+export * from './artifact-types';
+export * from './artifacts';
+export * from './feature-spec';
+export * from './metrics';
+export * from './onnx-metadata';
+export * from './vectors';

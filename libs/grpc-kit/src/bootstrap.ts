@@ -1,0 +1,97 @@
+import { DESCRIPTOR_SET_PATH } from '@recsys/proto';
+import { ConfigError, ConfigSpec, ConfigOf, loadConfig } from './config';
+import { commonConfig } from './common-config';
+import { createLogger, Logger } from './logger';
+import { ServiceMetrics } from './metrics';
+import { DescriptorIndex } from './reflection';
+import { ServiceHost } from './server';
+
+/** What a service's setup receives. */
+export interface ServiceKit<C> {
+  config: C;
+  log: Logger;
+  metrics: ServiceMetrics;
+  host: ServiceHost;
+}
+
+type CommonSpec = ReturnType<typeof commonConfig>;
+
+export interface ServiceDefinitionOptions<S extends ConfigSpec> {
+  /** Short name: `gateway`, `ranker`, … */
+  name: string;
+  /** The service's full config spec (commonConfig(...) merged with its own). */
+  spec: S & CommonSpec;
+  /**
+   * Registers the service's handlers on `kit.host` and returns the initialisation to run
+   * once the port is bound (load artifacts, open Redis, …). Throwing from either stops the
+   * process with the error's message.
+   */
+  setup(kit: ServiceKit<ConfigOf<S & CommonSpec>>): Promise<() => Promise<void>> | (() => Promise<void>);
+}
+
+/**
+ * The whole life of a service process, so every `main.ts` only wires:
+ * config (a bad value exits 2 naming the variable) → logs and metrics → handlers → bind
+ * (NOT_SERVING) → init → SERVING → drain on SIGTERM/SIGINT → exit 0.
+ */
+export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOptions<S>): Promise<ServiceHost> {
+  let config: ConfigOf<S & CommonSpec>;
+  try {
+    config = loadConfig(def.spec);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${def.name}: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const common = config as unknown as ConfigOf<CommonSpec>;
+  const log = createLogger(def.name, common.LOG_LEVEL);
+  const fail = (stage: string, err: unknown): never => {
+    log.fatal({ err }, `${stage} failed: ${(err as Error).message}`);
+    process.stderr.write(`${def.name}: ${stage} failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  };
+  const metrics = new ServiceMetrics(def.name);
+  const host = new ServiceHost({
+    name: def.name,
+    host: common.GRPC_HOST,
+    port: common.GRPC_PORT,
+    reflection: common.REFLECTION_ENABLED,
+    descriptors: DescriptorIndex.fromFile(DESCRIPTOR_SET_PATH),
+    drainTimeoutMs: common.DRAIN_TIMEOUT_MS,
+    shutdownDelayMs: common.SHUTDOWN_DELAY_MS,
+    log,
+    metrics,
+  });
+  host.installSignalHandlers();
+  let init: () => Promise<void> = async () => {};
+  try {
+    init = await def.setup({ config, log, metrics, host });
+  } catch (err) {
+    fail('setup', err);
+  }
+  try {
+    const port = await host.start();
+    log.info({ port, host: common.GRPC_HOST }, 'listening (NOT_SERVING until ready)');
+  } catch (err) {
+    fail('listen', err);
+  }
+  if (common.METRICS_PORT >= 0) {
+    try {
+      const m = await metrics.listen(common.METRICS_PORT, common.GRPC_HOST);
+      host.onShutdown(m.close);
+      log.info({ metricsPort: m.port }, 'metrics at /metrics');
+    } catch (err) {
+      fail('metrics listen', err);
+    }
+  }
+  try {
+    await init();
+  } catch (err) {
+    fail('initialisation', err);
+  }
+  host.markReady();
+  log.info({ port: host.port }, 'SERVING');
+  return host;
+}

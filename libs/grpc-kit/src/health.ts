@@ -1,0 +1,76 @@
+import * as grpc from '@grpc/grpc-js';
+import { health } from '@recsys/proto';
+
+const { HealthCheckResponse_ServingStatus: ServingStatus } = health;
+type ServingStatus = health.HealthCheckResponse_ServingStatus;
+
+/**
+ * `grpc.health.v1.Health` backed by a status map: the overall status (`""`) and one per
+ * service. Everything starts NOT_SERVING; the service flips to SERVING once its model,
+ * artifacts and stores are ready, and back to NOT_SERVING when it starts draining.
+ */
+export class HealthStatus {
+  private readonly statuses = new Map<string, ServingStatus>();
+  private readonly watchers = new Map<string, Set<grpc.ServerWritableStream<health.HealthCheckRequest, health.HealthCheckResponse>>>();
+
+  constructor(services: readonly string[] = []) {
+    for (const s of ['', ...services]) this.statuses.set(s, ServingStatus.NOT_SERVING);
+  }
+
+  /** Adds a service, with the overall status as its status. */
+  register(service: string): void {
+    this.statuses.set(service, this.statuses.get('') ?? ServingStatus.NOT_SERVING);
+  }
+
+  /** Sets the overall status and that of every service. */
+  setAll(serving: boolean): void {
+    for (const s of this.statuses.keys()) this.set(s, serving);
+  }
+
+  /** Sets one service's status ('' is the overall status). */
+  set(service: string, serving: boolean): void {
+    const status = serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    if (this.statuses.get(service) === status) return;
+    this.statuses.set(service, status);
+    for (const w of this.watchers.get(service) ?? []) w.write({ status });
+  }
+
+  /** Current status of a service ('' = overall). */
+  get(service = ''): ServingStatus | undefined {
+    return this.statuses.get(service);
+  }
+
+  /** Registers the health service on `server`. */
+  addTo(server: grpc.Server): void {
+    const impl: health.HealthServer = {
+      check: (call, callback) => {
+        const status = this.statuses.get(call.request.service);
+        if (status === undefined) {
+          callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${call.request.service}` });
+          return;
+        }
+        callback(null, { status });
+      },
+      watch: (call) => {
+        const service = call.request.service;
+        let set = this.watchers.get(service);
+        if (!set) this.watchers.set(service, (set = new Set()));
+        set.add(call);
+        call.write({ status: this.statuses.get(service) ?? ServingStatus.SERVICE_UNKNOWN });
+        call.on('cancelled', () => set.delete(call));
+      },
+      list: (_call, callback) => {
+        const statuses: Record<string, health.HealthCheckResponse> = {};
+        for (const [name, status] of this.statuses) statuses[name] = { status };
+        callback(null, { statuses });
+      },
+    };
+    server.addService(health.HealthService, impl);
+  }
+
+  /** Ends every Watch stream (before shutdown, so the drain is not held up by them). */
+  closeWatchers(): void {
+    for (const set of this.watchers.values()) for (const w of set) w.end();
+    this.watchers.clear();
+  }
+}

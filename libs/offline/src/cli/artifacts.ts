@@ -1,0 +1,186 @@
+/**
+ * `npm run artifacts -- --dataset synthetic --out <dir> [--seed N] [--no-eval]`
+ *
+ * Builds an artifact version directory under the output root and points its `CURRENT` at
+ * it. Progress goes to stderr, the summary table to stdout. Exit code 0 on success, 2 on a
+ * usage error, 1 on any other error.
+ */
+import * as path from 'node:path';
+import { BUILD_PHASES, buildArtifacts, PHASE_TITLES, type BuildSummary, type DatasetName } from '../build';
+import { formatTable, PhaseProgressBar } from '../progress-bar';
+
+/** Datasets the CLI accepts. */
+const DATASETS: readonly DatasetName[] = ['synthetic'];
+
+/** Parsed command line. */
+export interface ArtifactsCliOptions {
+  dataset: DatasetName;
+  out: string;
+  seed: number;
+  evaluate: boolean;
+  help: boolean;
+}
+
+/** A bad command line; the message names the flag. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The `--help` text. */
+export const USAGE = `Usage: npm run artifacts -- [--dataset synthetic] [--out DIR] [--seed N] [--no-eval]
+
+Builds a versioned artifact directory DIR/<version>/ (embeddings, feature snapshot,
+ONNX ranker, manifest with sha256 of every file) and points DIR/CURRENT at it.
+
+  --dataset NAME   dataset to build from: ${DATASETS.join(', ')} (default synthetic)
+  --out DIR        artifact root directory (default: artifacts, relative to cwd)
+  --seed N         seed of the data generator and training, 0..4294967295 (default 42)
+  --no-eval        skip the test-split evaluation (saves one ALS run)
+  -h, --help       show this help
+
+Set SOURCE_DATE_EPOCH (seconds) to fix the manifest's creation time.`;
+
+/**
+ * Parses the CLI arguments (without `node` and the script path). Accepts `--flag value`
+ * and `--flag=value`.
+ *
+ * @throws UsageError naming the bad flag
+ */
+export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions {
+  const opts: ArtifactsCliOptions = { dataset: 'synthetic', out: 'artifacts', seed: 42, evaluate: true, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') {
+      opts.help = true;
+      continue;
+    }
+    if (arg === '--no-eval') {
+      opts.evaluate = false;
+      continue;
+    }
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}" (flags start with --; see --help)`);
+    const eq = arg.indexOf('=');
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
+    if (!['--dataset', '--out', '--seed'].includes(flag)) throw new UsageError(`unknown flag ${flag} (see --help)`);
+    let value: string | undefined;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      i++;
+    }
+    if (value === '') throw new UsageError(`${flag} needs a non-empty value`);
+    switch (flag) {
+      case '--dataset':
+        if (!DATASETS.includes(value as DatasetName)) {
+          throw new UsageError(`--dataset: unknown dataset "${value}" (supported: ${DATASETS.join(', ')})`);
+        }
+        opts.dataset = value as DatasetName;
+        break;
+      case '--out':
+        opts.out = value;
+        break;
+      case '--seed': {
+        const seed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+        if (!Number.isSafeInteger(seed) || seed > 0xffffffff) throw new UsageError(`--seed: expected an integer in 0..4294967295, got "${value}"`);
+        opts.seed = seed;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return opts;
+}
+
+function creationTime(env: NodeJS.ProcessEnv): Date | undefined {
+  const raw = env['SOURCE_DATE_EPOCH'];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[0-9]+$/.test(raw)) throw new UsageError(`SOURCE_DATE_EPOCH: expected seconds since 1970, got "${raw}"`);
+  return new Date(Number(raw) * 1000);
+}
+
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** The summary printed at the end of a build. */
+export function formatSummary(s: BuildSummary): string {
+  const overview = formatTable(
+    ['artifact', s.version],
+    [
+      ['path', s.dir],
+      ['dataset', s.dataset],
+      ['users', String(s.users)],
+      ['items', String(s.items)],
+      ['interactions', String(s.interactions)],
+      ['embedding dim', String(s.embeddingDim)],
+      ['ranker features', String(s.rankerFeatures)],
+      ['size', `${(s.totalBytes / 1024 / 1024).toFixed(2)} MiB in ${Object.keys(s.files).length + 1} files`],
+      ['status', s.reused ? 'identical version already present; kept it' : 'written'],
+    ],
+  );
+  const phases = formatTable(
+    ['phase', 'time'],
+    [...BUILD_PHASES.filter((p) => s.timings[p] !== undefined).map((p) => [PHASE_TITLES[p], seconds(s.timings[p])]), ['total', seconds(s.totalMs)]],
+    new Set([1]),
+  );
+  const metricNames = Object.keys(s.metrics).sort();
+  const metrics = formatTable(
+    ['metric', 'value'],
+    metricNames.map((k) => {
+      const v = s.metrics[k]!;
+      return [k, Number.isInteger(v) ? String(v) : v.toFixed(4)];
+    }),
+    new Set([1]),
+  );
+  return `${overview}\n\n${phases}\n\n${metrics}\n`;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let opts: ArtifactsCliOptions;
+  let created: Date | undefined;
+  try {
+    opts = parseArtifactsArgs(argv);
+    created = creationTime(env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`artifacts: ${err.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const phases = opts.evaluate ? BUILD_PHASES.length : BUILD_PHASES.length - 1;
+  const bar = new PhaseProgressBar(process.stderr, phases);
+  try {
+    const summary = await buildArtifacts({
+      dataset: opts.dataset,
+      seed: opts.seed,
+      outRoot: path.resolve(opts.out),
+      evaluate: opts.evaluate,
+      ...(created === undefined ? {} : { created }),
+      onProgress: (p) => bar.update(PHASE_TITLES[p.phase], p.fraction, p.note),
+    });
+    process.stdout.write(formatSummary(summary));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`\nartifacts: build failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (env['DEBUG'] && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`artifacts: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

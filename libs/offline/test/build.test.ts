@@ -1,0 +1,129 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ArtifactError, loadArtifacts, readOnnxFeatureSpec, resolveArtifactDir } from '@recsys/core';
+import { BUILD_PHASES, buildArtifacts, ensureArtifacts, setCurrentVersion, type BuildOptions, type BuildProgress } from '@recsys/offline';
+import { runOnnx } from './ort-runner';
+
+/** A build small enough for unit tests (well under a second). */
+const SMALL: Omit<BuildOptions, 'outRoot'> = {
+  seed: 7,
+  synthetic: { users: 200, items: 300, interactions: 5000 },
+  als: { factors: 8, iterations: 4 },
+  ranker: { candidates: 100, mlp: { epochs: 2, minSteps: 300 } },
+};
+
+let tmp: string;
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-offline-build-'));
+});
+afterEach(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('buildArtifacts', () => {
+  it('writes a loadable artifact, reports every phase, and points CURRENT at it', async () => {
+    const progress: BuildProgress[] = [];
+    const summary = await buildArtifacts({ ...SMALL, outRoot: tmp, onProgress: (p) => progress.push(p) });
+    expect(summary.version).toMatch(/^synthetic-[0-9a-f]{12}$/);
+    expect(fs.readFileSync(path.join(tmp, 'CURRENT'), 'utf8')).toBe(`${summary.version}\n`);
+    expect(resolveArtifactDir(tmp)).toBe(summary.dir);
+    expect([...new Set(progress.map((p) => p.phase))]).toEqual([...BUILD_PHASES]);
+    for (const phase of BUILD_PHASES) expect(progress.filter((p) => p.phase === phase).at(-1)!.fraction).toBe(1);
+
+    const a = loadArtifacts(tmp);
+    expect(a.manifest.version).toBe(summary.version);
+    expect(a.itemIds).toHaveLength(summary.items);
+    expect(a.userIds).toHaveLength(200);
+    expect(a.itemEmbeddings).toHaveLength(summary.items * 8);
+    expect(a.manifest.embedding_dim).toBe(8);
+    expect(Object.keys(a.manifest.files).sort()).toEqual(
+      ['item_embeddings.f32', 'item_features.f32', 'item_popularity.f32', 'items.json', 'ranker.onnx', 'user_embeddings.f32', 'user_features.f32', 'user_history.json', 'users.json'],
+    );
+    expect(readOnnxFeatureSpec(a.rankerModel!)).toEqual(a.manifest.ranker.features);
+    // History: newest first, every interaction of the user (the synthetic data has no repeats).
+    const total = [...a.userHistory.values()].reduce((n, h) => n + h.length, 0);
+    expect(total).toBe(summary.interactions);
+    expect(a.manifest.metrics['val_auc']).toBeGreaterThan(0.55);
+    expect(a.manifest.metrics['test_recall_at_10_als']).toBeGreaterThan(a.manifest.metrics['test_recall_at_10_pop']! * 0.5);
+    // No temporary files are left behind in the root.
+    expect(fs.readdirSync(tmp).sort()).toEqual(['CURRENT', summary.version]);
+  });
+
+  it('is deterministic: two builds give identical file hashes and version', async () => {
+    const a = await buildArtifacts({ ...SMALL, outRoot: path.join(tmp, 'a'), evaluate: false, created: new Date(0) });
+    const b = await buildArtifacts({ ...SMALL, outRoot: path.join(tmp, 'b'), evaluate: false, created: new Date(0) });
+    expect(b.version).toBe(a.version);
+    const ma = loadArtifacts(a.dir).manifest;
+    const mb = loadArtifacts(b.dir).manifest;
+    expect(mb.files).toEqual(ma.files);
+    // With a fixed creation time even manifest.json is byte-identical.
+    expect(fs.readFileSync(path.join(b.dir, 'manifest.json')).equals(fs.readFileSync(path.join(a.dir, 'manifest.json')))).toBe(true);
+    const c = await buildArtifacts({ ...SMALL, seed: 8, outRoot: path.join(tmp, 'c'), evaluate: false });
+    expect(c.version).not.toBe(a.version);
+  });
+
+  it('keeps an identical existing version and only moves CURRENT', async () => {
+    const first = await buildArtifacts({ ...SMALL, outRoot: tmp, evaluate: false });
+    const other = await buildArtifacts({ ...SMALL, seed: 9, outRoot: tmp, evaluate: false });
+    expect(resolveArtifactDir(tmp)).toBe(other.dir);
+    const again = await buildArtifacts({ ...SMALL, outRoot: tmp, evaluate: false });
+    expect(again.reused).toBe(true);
+    expect(again.dir).toBe(first.dir);
+    expect(resolveArtifactDir(tmp)).toBe(first.dir);
+    setCurrentVersion(tmp, other.version);
+    expect(resolveArtifactDir(tmp)).toBe(other.dir);
+    expect(() => setCurrentVersion(tmp, 'synthetic-000000000000')).toThrow(/not an artifact version directory/);
+  });
+
+  it('detects a corrupted file of a built artifact and names it', async () => {
+    const s = await buildArtifacts({ ...SMALL, outRoot: tmp, evaluate: false });
+    const file = path.join(s.dir, 'user_features.f32');
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+    fs.writeFileSync(file, bytes);
+    expect(() => loadArtifacts(tmp)).toThrow(ArtifactError);
+    expect(() => loadArtifacts(tmp)).toThrow(`${file}: file is corrupt: sha256`);
+  });
+
+  it('exports a ranker that onnxruntime runs on assembled features', async () => {
+    const s = await buildArtifacts({ ...SMALL, outRoot: tmp, evaluate: false });
+    const a = loadArtifacts(s.dir, ['ranker']);
+    const width = a.manifest.ranker.features.length;
+    const x = Array.from({ length: 3 * width }, (_, i) => (i % width) + 1);
+    const result = await runOnnx(a.rankerModel!, [{ name: a.manifest.ranker.input, data: x, dims: [3, width] }]);
+    const out = result.outputs[a.manifest.ranker.output]!;
+    expect(out.data).toHaveLength(3);
+    for (const v of out.data) expect(v >= 0 && v <= 1).toBe(true);
+  });
+});
+
+describe('ensureArtifacts', () => {
+  it('builds when the root has no artifact, and leaves a valid one alone', async () => {
+    const root = path.join(tmp, 'fresh');
+    const messages: string[] = [];
+    const stream = { write: (s: string): boolean => messages.push(s) > 0 };
+    const dir = await ensureArtifacts(root, { ...SMALL, evaluate: false, progressStream: stream });
+    expect(dir).toBe(resolveArtifactDir(root));
+    expect(messages.join('')).toMatch(/no valid artifact in .*fresh.*building the synthetic one/);
+    const mtime = fs.statSync(path.join(root, 'CURRENT')).mtimeMs;
+    messages.length = 0;
+    expect(await ensureArtifacts(root, { ...SMALL, evaluate: false, progressStream: stream })).toBe(dir);
+    expect(messages).toEqual([]);
+    expect(fs.statSync(path.join(root, 'CURRENT')).mtimeMs).toBe(mtime);
+  });
+
+  it('rebuilds when CURRENT points at a corrupt version', async () => {
+    const first = await ensureArtifacts(tmp, { ...SMALL, evaluate: false, progressStream: null });
+    fs.writeFileSync(path.join(first, 'items.json'), '{"item_ids": []}\n');
+    const dir = await ensureArtifacts(tmp, { ...SMALL, evaluate: false, progressStream: null });
+    expect(dir).toBe(first);
+    expect(() => loadArtifacts(tmp)).not.toThrow();
+  });
+
+  it('reports a broken version directory instead of building inside it', async () => {
+    const s = await buildArtifacts({ ...SMALL, outRoot: tmp, evaluate: false });
+    fs.rmSync(path.join(s.dir, 'ranker.onnx'));
+    await expect(ensureArtifacts(s.dir, { ...SMALL, progressStream: null })).rejects.toThrow(/ranker.onnx: file is missing/);
+  });
+});

@@ -1,0 +1,77 @@
+import { validateRankerSpec } from '@recsys/core';
+import {
+  alsEmbeddings,
+  computeFeatures,
+  defaultRankerFeatures,
+  generateSynthetic,
+  indexDataset,
+  partItemSets,
+  rankerInputFor,
+  rerank,
+  retrieveCandidates,
+  selectHistory,
+  splitByUser,
+  trainAls,
+  trainRanker,
+} from '@recsys/offline';
+
+function stageA() {
+  const ix = indexDataset(generateSynthetic({ users: 250, items: 400, interactions: 7000, seed: 12 }));
+  const part = splitByUser(ix);
+  const fit = selectHistory(ix, part, ['fit']);
+  const snapshot = computeFeatures(fit, { genres: ix.genres, itemGenres: ix.itemGenres, itemYear: ix.itemYear });
+  const embeddings = alsEmbeddings(trainAls(fit, { factors: 8, iterations: 4 }));
+  return { ix, part, fit, snapshot, embeddings, val: partItemSets(ix, part, 'val') };
+}
+
+describe('ranker training pieces', () => {
+  const a = stageA();
+
+  it('the default spec only uses features of the computed views', () => {
+    expect(() => validateRankerSpec(defaultRankerFeatures(18), a.snapshot.views)).not.toThrow();
+  });
+
+  it('retrieves candidates excluding the user history and never-seen items', () => {
+    const seenAnywhere = new Set(a.fit.items);
+    const [c] = retrieveCandidates(a.embeddings, a.fit, [5], 50);
+    const own = new Set(a.fit.items.subarray(a.fit.userPtr[5]!, a.fit.userPtr[6]!));
+    expect(c!.items).toHaveLength(50);
+    for (const i of c!.items) {
+      expect(own.has(i)).toBe(false);
+      expect(seenAnywhere.has(i)).toBe(true);
+    }
+    for (let j = 1; j < 50; j++) expect(c!.scores[j]!).toBeLessThanOrEqual(c!.scores[j - 1]!);
+  });
+
+  it('builds model rows from the snapshot like the serving path', () => {
+    const spec = defaultRankerFeatures(18);
+    const [c] = retrieveCandidates(a.embeddings, a.fit, [3], 20);
+    const x = rankerInputFor(spec, a.snapshot, c!);
+    const width = spec.length;
+    const col = (name: string): number => spec.findIndex((f) => f.name === name);
+    const iw = a.snapshot.views.item.features.length;
+    const uw = a.snapshot.views.user.features.length;
+    // item_log_pop of candidate 4 and user_activity of user 3, read directly.
+    expect(x[4 * width + col('item_log_pop')]).toBe(a.snapshot.itemFeatures[c!.items[4]! * iw]);
+    expect(x[4 * width + col('user_activity')]).toBe(a.snapshot.userFeatures[3 * uw]);
+    expect(x[4 * width + col('retrieval_rank')]).toBe(5);
+    expect(x[4 * width + col('als_score')]).toBeCloseTo(c!.scores[4]!, 5);
+    expect(x).toHaveLength(20 * width);
+  });
+
+  it('rerank sorts by score descending and keeps retrieval order on ties', () => {
+    expect(rerank([0.1, 0.5, 0.5, 0.9])).toEqual([3, 1, 2, 0]);
+  });
+
+  it('trains a ranker that beats chance on held-out users, deterministically', () => {
+    const spec = defaultRankerFeatures(18);
+    const input = { history: a.fit, snapshot: a.snapshot, embeddings: a.embeddings, targets: a.val, spec };
+    const options = { candidates: 100, mlp: { epochs: 3 } };
+    const r1 = trainRanker(input, options);
+    expect(r1.metrics['ranker_holdout_users']).toBeGreaterThan(20);
+    expect(r1.metrics['val_auc']).toBeGreaterThan(0.6);
+    expect(r1.mlp.layers[0]!.weight).toBeInstanceOf(Float32Array);
+    const r2 = trainRanker(input, options);
+    expect(Array.from(r2.mlp.layers[0]!.weight)).toEqual(Array.from(r1.mlp.layers[0]!.weight));
+  });
+});

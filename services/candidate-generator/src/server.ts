@@ -1,0 +1,45 @@
+import { AsyncHandlers, InvalidArgumentError, UnavailableError } from '@recsys/grpc-kit';
+import { CandidateGeneratorServiceService, GenerateCandidatesRequest } from '@recsys/proto';
+import { checkId, checkIdList } from '@recsys/grpc-kit';
+import type { Retriever } from './retrieval';
+
+export interface CandidateGeneratorLimits {
+  defaultNumCandidates: number;
+  maxNumCandidates: number;
+}
+
+/** Checks a request; throws InvalidArgumentError naming the first bad field. */
+export function validateGenerateCandidates(req: GenerateCandidatesRequest, limits: CandidateGeneratorLimits): void {
+  checkId('user_id', req.userId);
+  if (req.numCandidates < 0 || req.numCandidates > limits.maxNumCandidates) {
+    throw new InvalidArgumentError('num_candidates', `must be between 0 and ${limits.maxNumCandidates}, got ${req.numCandidates}`);
+  }
+  checkIdList('exclude_item_ids', req.excludeItemIds, 100_000);
+  checkIdList('recent_item_ids', req.recentItemIds, 1000);
+}
+
+/** The gRPC handlers; `current()` returns the retriever of the live artifact version. */
+export function candidateGeneratorHandlers(
+  current: () => Retriever | undefined,
+  limits: CandidateGeneratorLimits,
+): AsyncHandlers<typeof CandidateGeneratorServiceService> {
+  return {
+    generateCandidates(req) {
+      validateGenerateCandidates(req, limits);
+      const retriever = current();
+      if (!retriever) throw new UnavailableError('no artifact loaded');
+      const n = req.numCandidates || limits.defaultNumCandidates;
+      const c = retriever.retrieve(req.userId, n, new Set(req.excludeItemIds));
+      return {
+        candidates: {
+          itemIds: c.itemIds,
+          scores: Array.from(c.scores),
+          sources: c.sources,
+          sourceScores: c.sourceScores.map((s) => ({ source: s.source, scores: Array.from(s.scores) })),
+        },
+        userKnown: c.userKnown,
+        artifactVersion: retriever.version,
+      };
+    },
+  };
+}

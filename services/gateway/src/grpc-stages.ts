@@ -1,0 +1,52 @@
+import { callUnary, createClient } from '@recsys/grpc-kit';
+import {
+  CandidateGeneratorServiceClient,
+  FeatureBatch,
+  FeatureStoreServiceClient,
+  RankerServiceClient,
+} from '@recsys/proto';
+import type { Stages } from './pipeline';
+
+/** Addresses of the three downstream services. */
+export interface Downstreams {
+  candidateGenerator: string;
+  featureStore: string;
+  ranker: string;
+}
+
+/** The chain's stages as gRPC calls over long-lived channels. */
+export class GrpcStages implements Stages {
+  readonly candidateGenerator: CandidateGeneratorServiceClient;
+  readonly featureStore: FeatureStoreServiceClient;
+  readonly ranker: RankerServiceClient;
+
+  constructor(addrs: Downstreams) {
+    this.candidateGenerator = createClient(CandidateGeneratorServiceClient, addrs.candidateGenerator);
+    this.featureStore = createClient(FeatureStoreServiceClient, addrs.featureStore);
+    this.ranker = createClient(RankerServiceClient, addrs.ranker);
+  }
+
+  userContext: Stages['userContext'] = (userId, call) =>
+    callUnary(this.featureStore.getUserContext.bind(this.featureStore), { userId, maxRecentItems: 0 }, call);
+
+  candidates: Stages['candidates'] = (req, call) =>
+    callUnary(this.candidateGenerator.generateCandidates.bind(this.candidateGenerator), req, call);
+
+  itemFeatures: Stages['itemFeatures'] = async (itemIds, call): Promise<FeatureBatch> => {
+    const res = await callUnary(
+      this.featureStore.getOnlineFeatures.bind(this.featureStore),
+      { featureView: 'item', entityIds: itemIds, featureNames: [] },
+      call,
+    );
+    if (!res.features) throw new Error('feature store returned no feature batch');
+    return res.features;
+  };
+
+  rank: Stages['rank'] = (req, call) => callUnary(this.ranker.rank.bind(this.ranker), req, call);
+
+  close(): void {
+    this.candidateGenerator.close();
+    this.featureStore.close();
+    this.ranker.close();
+  }
+}

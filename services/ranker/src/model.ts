@@ -1,0 +1,97 @@
+import * as ort from 'onnxruntime-node';
+import { ArtifactError, LoadedArtifacts, RankerFeature, assembleRankerInput, viewDefaults } from '@recsys/core';
+import type { RankerInput } from '@recsys/core';
+
+/** Scores of a candidate list, one per candidate, in candidate order. */
+export type Scores = Float32Array;
+
+/**
+ * The ranking model of one artifact version: an onnxruntime session plus the feature
+ * spec it was trained with. `score` builds the [N × F] input in one buffer and runs all
+ * candidates in a single inference call.
+ */
+export class RankerModel {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly version: string,
+    readonly spec: readonly RankerFeature[],
+    private readonly inputName: string,
+    private readonly outputName: string,
+    /** Declared defaults of the user and item views, for features a request lacks. */
+    readonly defaults: { user: Map<string, number>; item: Map<string, number> },
+  ) {}
+
+  /**
+   * Creates the session from a loaded artifact (which already checked the model's
+   * metadata spec against the manifest) and checks the model's declared input/output
+   * names and width; a mismatch is an ArtifactError naming the model file.
+   */
+  static async load(artifacts: LoadedArtifacts, threads: number): Promise<RankerModel> {
+    const { manifest } = artifacts;
+    const file = `${artifacts.dir}/${manifest.ranker.file}`;
+    if (!artifacts.rankerModel) throw new ArtifactError(file, 'model was not loaded');
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(artifacts.rankerModel, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      });
+    } catch (err) {
+      throw new ArtifactError(file, `onnxruntime cannot load the model: ${(err as Error).message}`, { cause: err });
+    }
+    const { input, output, features } = manifest.ranker;
+    if (!session.inputNames.includes(input)) {
+      throw new ArtifactError(file, `model has no input "${input}" (inputs: ${session.inputNames.join(', ')})`);
+    }
+    if (!session.outputNames.includes(output)) {
+      throw new ArtifactError(file, `model has no output "${output}" (outputs: ${session.outputNames.join(', ')})`);
+    }
+    const model = new RankerModel(session, manifest.version, features, input, output, {
+      user: viewDefaults(manifest.feature_views.user),
+      item: viewDefaults(manifest.feature_views.item),
+    });
+    // A trial run proves the declared width matches the model before we report SERVING.
+    try {
+      await model.score({ n: 1, candidateScores: [0], sourceScores: {}, user: model.defaults.user, item: new Map() });
+    } catch (err) {
+      throw new ArtifactError(file, `model rejects a ${features.length}-feature input: ${(err as Error).message}`, { cause: err });
+    }
+    return model;
+  }
+
+  /** Scores all candidates of `input` in one run; missing view features use defaults. */
+  async score(input: RankerInput): Promise<Scores> {
+    const n = input.n;
+    const item = new Map(input.item);
+    for (const [name, def] of this.defaults.item) if (!item.has(name)) item.set(name, new Float32Array(n).fill(def));
+    const user = new Map(input.user);
+    for (const [name, def] of this.defaults.user) if (!user.has(name)) user.set(name, def);
+    const x = assembleRankerInput(this.spec, { ...input, user, item });
+    const tensor = new ort.Tensor('float32', x, [n, this.spec.length]);
+    const out = await this.session.run({ [this.inputName]: tensor });
+    const scores = out[this.outputName];
+    if (!scores || scores.data.length !== n) throw new Error(`model returned ${scores?.data.length ?? 0} scores for ${n} candidates`);
+    return scores.data as Float32Array;
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Candidate indices sorted by descending score, ties to the lower index; the first `k`
+ * (all when k is 0). NaN scores sort last.
+ */
+export function rankOrder(scores: ArrayLike<number>, k: number): number[] {
+  const order = Array.from({ length: scores.length }, (_, i) => i);
+  const key = (i: number): number => {
+    const s = scores[i] as number;
+    return Number.isNaN(s) ? -Infinity : s;
+  };
+  order.sort((a, b) => key(b) - key(a) || a - b);
+  return k > 0 ? order.slice(0, k) : order;
+}

@@ -1,0 +1,27 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/**
+ * Builds one synthetic artifact for the whole integration run with the real CLI (the
+ * same command a user runs), into a temporary folder removed by global-teardown.ts.
+ */
+export default function globalSetup(): void {
+  const root = path.resolve(__dirname, '..', '..');
+  for (const svc of ['gateway', 'ranker', 'feature-store', 'candidate-generator']) {
+    const entry = path.join(root, 'services', svc, 'dist', 'main.js');
+    if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` before the integration tests (npm test does)`);
+  }
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-it-artifacts-'));
+  try {
+    // --no-eval: the offline test-split evaluation is not needed to serve.
+    execFileSync(process.execPath, [path.join(root, 'libs/offline/dist/cli/artifacts.js'), '--dataset', 'synthetic', '--out', out, '--no-eval'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    const e = err as Error & { stdout?: Buffer; stderr?: Buffer };
+    throw new Error(`building the test artifact failed: ${e.message}\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`);
+  }
+  process.env.RECSYS_TEST_ARTIFACTS = out;
+}

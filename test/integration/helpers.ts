@@ -1,0 +1,111 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT, freePort } from '@recsys/local';
+
+const execFileP = promisify(execFile);
+
+/** The shared folder beside the repository (datasets, tools, bench workload). */
+export const SHARED_DIR = process.env.RECSYS_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared');
+
+/** Artifact root built once per test run by global-setup.ts. */
+export function testArtifactsRoot(): string {
+  const dir = process.env.RECSYS_TEST_ARTIFACTS;
+  if (!dir) throw new Error('RECSYS_TEST_ARTIFACTS is not set: the integration project must run with its globalSetup');
+  return dir;
+}
+
+/** A redis-server this test run started on a free port (nothing persisted). */
+export interface RedisServer {
+  port: number;
+  url: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts `redis-server` on a free loopback port and waits until it answers PING. */
+export async function startRedis(port?: number): Promise<RedisServer> {
+  const p = port ?? (await freePort());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-redis-'));
+  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const until = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const { stdout } = await execFileP('redis-cli', ['-p', String(p), 'ping']);
+      if (stdout.trim() === 'PONG') break;
+    } catch {
+      /* not up yet */
+    }
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`redis-server on port ${p} did not start:\n${log.join('')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port: p,
+    url: `redis://127.0.0.1:${p}`,
+    process: child,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs a built CLI of the repository (`node <path>`), rejecting with its output on failure. */
+export async function runNode(script: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await execFileP(process.execPath, [path.join(REPO_ROOT, script), ...args], {
+      env: { ...process.env, ...env },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    throw new Error(`${script} ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
+
+/** Result of one grpc_probe.py run. */
+export interface ProbeResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the independent reflection client `shared/tools/grpc_probe.py --strict` (Python
+ * gRPC C-core, as grpcurl would see the server) and returns its exit code and output.
+ */
+export async function probe(address: string, ...args: string[]): Promise<ProbeResult> {
+  const tool = path.join(SHARED_DIR, 'tools', 'grpc_probe.py');
+  try {
+    const { stdout, stderr } = await execFileP('/usr/bin/python3', [tool, '--strict', address, ...args], { timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as Error & { code?: number; stdout?: string; stderr?: string };
+    if (typeof e.code !== 'number') throw err;
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** Reads a Prometheus counter's total over all label sets matching `labels`. */
+export async function counterValue(metricsPort: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  const text = await res.text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const lbl = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) total += Number(m[3]);
+  }
+  return total;
+}

@@ -1,0 +1,56 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigSpec, describeConfig } from '@recsys/grpc-kit';
+import { candidateGeneratorConfig } from '@recsys/candidate-generator/config';
+import { featureStoreConfig } from '@recsys/feature-store/config';
+import { gatewayConfig } from '@recsys/gateway/config';
+import { rankerConfig } from '@recsys/ranker/config';
+
+/** Every service's config spec: the one source of truth for env variables. */
+export const SERVICE_CONFIGS: Record<string, ConfigSpec> = {
+  gateway: gatewayConfig,
+  'candidate-generator': candidateGeneratorConfig,
+  'feature-store': featureStoreConfig,
+  ranker: rankerConfig,
+};
+
+/** The README's configuration table, generated from the specs. */
+function configTable(): string {
+  const rows = new Map<string, { services: string[]; kind: string; defaults: Set<string>; help: string }>();
+  for (const [service, spec] of Object.entries(SERVICE_CONFIGS)) {
+    for (const r of describeConfig(spec)) {
+      const row = rows.get(r.name) ?? { services: [], kind: r.kind, defaults: new Set<string>(), help: r.help };
+      row.services.push(service);
+      row.defaults.add(r.default);
+      rows.set(r.name, row);
+    }
+  }
+  const all = Object.keys(SERVICE_CONFIGS).length;
+  const lines = ['| variable | services | type | default | meaning |', '|---|---|---|---|---|'];
+  for (const [name, r] of rows) {
+    const services = r.services.length === all ? 'all' : r.services.join(', ');
+    const defaults = r.defaults.size === 1 ? [...r.defaults][0] : 'per service (see the ports table)';
+    lines.push(`| \`${name}\` | ${services} | ${r.kind.replace(/\|/g, " \\| ")} | ${defaults} | ${r.help} |`);
+  }
+  return lines.join('\n');
+}
+
+const START = '<!-- config-table:start (generated from services/*/src/config.ts; UPDATE_DOCS=1 npx jest test/unit/config-docs rewrites it) -->';
+const END = '<!-- config-table:end -->';
+
+describe('README configuration table', () => {
+  it('lists exactly the variables the services read, with their defaults', () => {
+    const readmePath = path.resolve(__dirname, '..', '..', 'README.md');
+    const readme = fs.readFileSync(readmePath, 'utf8');
+    const start = readme.indexOf(START);
+    const end = readme.indexOf(END);
+    expect(start).toBeGreaterThan(-1);
+    expect(end).toBeGreaterThan(start);
+    const expected = `${START}\n${configTable()}\n${END}`;
+    if (process.env.UPDATE_DOCS === '1') {
+      fs.writeFileSync(readmePath, readme.slice(0, start) + expected + readme.slice(end + END.length));
+      return;
+    }
+    expect(readme.slice(start, end + END.length)).toBe(expected);
+  });
+});
