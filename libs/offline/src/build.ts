@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { ARTIFACT_FILES, ArtifactError, loadArtifacts, type RankerSpec } from '@recsys/core';
+import { ARTIFACT_FILES, ArtifactError, CURRENT_FILE, loadArtifacts, type RankerSpec } from '@recsys/core';
 import { trainAls, type AlsOptions } from './als';
 import { writeArtifact } from './artifact-writer';
 import { indexDataset, partItemSets, selectHistory, splitByUser, type Dataset, type History } from './datasets';
@@ -300,8 +300,9 @@ export async function ensureArtifacts(root: string, options: EnsureOptions = {})
     return loadArtifacts(root).dir;
   } catch (err) {
     if (!(err instanceof ArtifactError)) throw err;
-    // A broken version directory is a problem to report, not a root to build into.
-    if (existsSync(path.join(root, ARTIFACT_FILES.manifest))) throw err;
+    // A broken version directory, or a root whose CURRENT names a broken or missing
+    // version, is a problem to report, not a root to build over: only an empty root builds.
+    if (existsSync(path.join(root, ARTIFACT_FILES.manifest)) || existsSync(path.join(root, CURRENT_FILE))) throw err;
     const stream = progressStream === undefined ? process.stderr : progressStream;
     if (buildOptions.onProgress === undefined && stream !== null) {
       stream.write(`no valid artifact in ${path.resolve(root)} (${err.problem}); building the synthetic one\n`);

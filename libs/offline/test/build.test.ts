@@ -113,12 +113,12 @@ describe('ensureArtifacts', () => {
     expect(fs.statSync(path.join(root, 'CURRENT')).mtimeMs).toBe(mtime);
   });
 
-  it('rebuilds when CURRENT points at a corrupt version', async () => {
+  it('reports a corrupt live version instead of building over it', async () => {
     const first = await ensureArtifacts(tmp, { ...SMALL, evaluate: false, progressStream: null });
     fs.writeFileSync(path.join(first, 'items.json'), '{"item_ids": []}\n');
-    const dir = await ensureArtifacts(tmp, { ...SMALL, evaluate: false, progressStream: null });
-    expect(dir).toBe(first);
-    expect(() => loadArtifacts(tmp)).not.toThrow();
+    const current = fs.readFileSync(path.join(tmp, 'CURRENT'), 'utf8');
+    await expect(ensureArtifacts(tmp, { ...SMALL, evaluate: false, progressStream: null })).rejects.toThrow(/items\.json/);
+    expect(fs.readFileSync(path.join(tmp, 'CURRENT'), 'utf8')).toBe(current);
   });
 
   it('reports a broken version directory instead of building inside it', async () => {
