@@ -28,6 +28,8 @@ export interface Outcome {
   details: string;
   /** Degraded stages of a successful Recommend. */
   degraded: Stage[];
+  /** Their reasons, same order. */
+  reasons: string[];
   items: number;
   /** Index of the worker that issued it. */
   worker: number;
@@ -66,6 +68,7 @@ export async function closedLoop(
             code: grpc.status.OK,
             details: '',
             degraded: (res?.degradedStages ?? []).map((d) => d.stage),
+            reasons: (res?.degradedStages ?? []).map((d) => d.reason),
             items: res?.items?.length ?? 0,
             worker,
           });
@@ -77,6 +80,7 @@ export async function closedLoop(
             code: typeof e.code === 'number' ? e.code : grpc.status.UNKNOWN,
             details: e.details ?? String(err),
             degraded: [],
+            reasons: [],
             items: 0,
             worker,
           });
@@ -116,7 +120,8 @@ export function summary(outcomes: readonly Outcome[]): string {
   for (const o of outcomes) for (const s of o.degraded) degraded[Stage[s] ?? s] = (degraded[Stage[s] ?? s] ?? 0) + 1;
   const lat = outcomes.map((o) => o.latencyMs).sort((a, b) => a - b);
   const errors = outcomes.filter((o) => o.code !== grpc.status.OK).slice(0, 5).map((o) => `${codeName(o.code)}: ${o.details}`);
-  return JSON.stringify({ calls: outcomes.length, codes: countCodes(outcomes), degraded, maxMs: lat[lat.length - 1], p50Ms: lat[lat.length >> 1], firstErrors: errors });
+  const reasons = [...new Set(outcomes.flatMap((o) => o.reasons))].slice(0, 5);
+  return JSON.stringify({ calls: outcomes.length, codes: countCodes(outcomes), degraded, maxMs: lat[lat.length - 1], p50Ms: lat[lat.length >> 1], firstErrors: errors, reasons });
 }
 
 /**

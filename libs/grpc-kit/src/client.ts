@@ -28,8 +28,9 @@ export function toTarget(address: string): string {
  *   connection refused or reset) is retried on another replica: at most 3 attempts, 10–100 ms
  *   back-off, always within the call's own deadline. Only UNAVAILABLE is retried: never
  *   INVALID_ARGUMENT (same answer again) nor DEADLINE_EXCEEDED (no time left);
- * - retryThrottling stops retries when more than about half of recent calls failed, so a
- *   dead service is not hit with three times the traffic.
+ * - retryThrottling (100 tokens, −1 per failure, +0.1 per success, retries only above 50)
+ *   stops retries once failures clearly outnumber successes, so a dead service is not hit
+ *   with three times the traffic.
  */
 export const MESH_SERVICE_CONFIG = {
   loadBalancingConfig: [
@@ -56,7 +57,10 @@ export const MESH_SERVICE_CONFIG = {
       },
     },
   ],
-  retryThrottling: { maxTokens: 10, tokenRatio: 0.5 },
+  // A burst of failures (one replica dying under 8+ concurrent calls) must still be
+  // retried, so the bucket is deep; a dead service drains it after ~50 failed calls and
+  // retries stop until 10 successes per failure refill it.
+  retryThrottling: { maxTokens: 100, tokenRatio: 0.1 },
 };
 const SERVICE_CONFIG = JSON.stringify(MESH_SERVICE_CONFIG);
 
