@@ -117,11 +117,14 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
       return exited;
     },
   };
+  // Stops the readiness polling when the process dies first (no timers left behind).
+  const stopPolling = new AbortController();
   const early = exited.then(({ code, signal }) => {
+    stopPolling.abort();
     throw new Error(`${name} exited before it was SERVING (code ${code}, signal ${signal}):\n${output.slice(-20).join('\n')}`);
   });
   try {
-    await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000, opts.credentials), early]);
+    await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000, opts.credentials, stopPolling.signal), early]);
   } catch (err) {
     void proc.stop('SIGKILL');
     throw err;
@@ -147,11 +150,12 @@ export function checkHealth(
   });
 }
 
-/** Polls health until SERVING or the timeout passes. */
-export async function waitForServing(address: string, timeoutMs: number, credentials?: grpc.ChannelCredentials): Promise<void> {
+/** Polls health until SERVING, the timeout passes, or `signal` aborts. */
+export async function waitForServing(address: string, timeoutMs: number, credentials?: grpc.ChannelCredentials, signal?: AbortSignal): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < until) {
+    if (signal?.aborted) throw new Error(`${address}: stopped waiting for SERVING`);
     try {
       const status = await checkHealth(address, '', 1000, credentials);
       if (status === health.HealthCheckResponse_ServingStatus.SERVING) return;
