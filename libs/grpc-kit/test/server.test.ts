@@ -202,3 +202,41 @@ describe('TLS settings', () => {
     expect(() => channelCredentials({ ...none, TLS_CA_FILE: '/nonexistent/ca.pem' })).toThrow(/^configuration: TLS_CA_FILE cannot read/);
   });
 });
+
+describe('cancellation', () => {
+  it("aborts the handler's ctx.signal when the caller's deadline passes, so work can stop", async () => {
+    let aborted: () => void = () => {};
+    const sawAbort = new Promise<void>((r) => (aborted = r));
+    const host = new ServiceHost({
+      name: 'test',
+      host: '127.0.0.1',
+      port: 0,
+      reflection: false,
+      descriptors: DescriptorIndex.fromFile(DESCRIPTOR_SET_PATH),
+      drainTimeoutMs: 2000,
+      shutdownDelayMs: 0,
+      log: createLogger('test', 'silent'),
+      metrics: new ServiceMetrics('test'),
+    });
+    host.addService(RankerServiceService, 'recsys.v1.RankerService', {
+      rank: (_req, ctx) =>
+        new Promise((_resolve, reject) =>
+          ctx.signal.addEventListener('abort', () => {
+            aborted();
+            reject(ctx.signal.reason);
+          }),
+        ),
+    });
+    const port = await host.start();
+    host.markReady();
+    const client = createClient(RankerServiceClient, `127.0.0.1:${port}`);
+    try {
+      const call = callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0 }, { deadline: Date.now() + 200 });
+      await expect(call).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+      await sawAbort; // never resolves (test times out) if the handler is not told
+    } finally {
+      client.close();
+      await host.shutdown('test end');
+    }
+  });
+});
