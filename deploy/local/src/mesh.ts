@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_PORTS, SERVICE_NAMES, ServiceName, ServiceProcess, freePort, startServiceProcess } from './processes';
 
 export interface MeshOptions {
@@ -11,6 +14,31 @@ export interface MeshOptions {
   env?: Record<string, string>;
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   onLine?: (service: ServiceName, line: string) => void;
+  /**
+   * TLS between every service, from a folder made by `scripts/dev-certs.sh` (`ca.pem`,
+   * `mesh.pem`, `mesh-key.pem`); `mutual` also requires client certificates (mTLS).
+   */
+  tls?: { dir: string; mutual?: boolean };
+}
+
+/** Environment that turns TLS (and with `mutual`, mTLS) on for a service, from a dev-certs folder. */
+export function tlsEnv(tls: { dir: string; mutual?: boolean }): Record<string, string> {
+  return {
+    TLS_CERT_FILE: path.join(tls.dir, 'mesh.pem'),
+    TLS_KEY_FILE: path.join(tls.dir, 'mesh-key.pem'),
+    TLS_CA_FILE: path.join(tls.dir, 'ca.pem'),
+    TLS_CLIENT_AUTH: tls.mutual ? 'true' : 'false',
+  };
+}
+
+/**
+ * Client credentials for a mesh started with `tls`: verifies against the dev CA and
+ * presents the `client.pem` certificate (accepted by mTLS servers).
+ */
+export function tlsClientCredentials(dir: string, withClientCert = true): grpc.ChannelCredentials {
+  const ca = fs.readFileSync(path.join(dir, 'ca.pem'));
+  if (!withClientCert) return grpc.credentials.createSsl(ca);
+  return grpc.credentials.createSsl(ca, fs.readFileSync(path.join(dir, 'client-key.pem')), fs.readFileSync(path.join(dir, 'client.pem')));
 }
 
 /** The four services running as separate processes. */
@@ -50,10 +78,12 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
           ARTIFACTS_DIR: opts.artifactsDir,
           ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
           ...(name === 'gateway' ? downstream : {}),
+          ...(opts.tls ? tlsEnv(opts.tls) : {}),
           ...opts.env,
           ...opts.serviceEnv?.[name],
         },
         onLine: opts.onLine,
+        credentials: opts.tls ? tlsClientCredentials(opts.tls.dir) : undefined,
       });
       started.push(p);
       services[name] = p;

@@ -68,6 +68,8 @@ export interface StartOptions {
   onLine?: (service: ServiceName, line: string) => void;
   /** How long to wait for SERVING. */
   readyTimeoutMs?: number;
+  /** Credentials of the readiness health checks (default plaintext; TLS for a TLS server). */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /** Spawns one service as a separate Node process and waits until its health is SERVING. */
@@ -115,11 +117,14 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
       return exited;
     },
   };
+  // Stops the readiness polling when the process dies first (no timers left behind).
+  const stopPolling = new AbortController();
   const early = exited.then(({ code, signal }) => {
+    stopPolling.abort();
     throw new Error(`${name} exited before it was SERVING (code ${code}, signal ${signal}):\n${output.slice(-20).join('\n')}`);
   });
   try {
-    await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000), early]);
+    await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000, opts.credentials, stopPolling.signal), early]);
   } catch (err) {
     void proc.stop('SIGKILL');
     throw err;
@@ -129,8 +134,13 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
 }
 
 /** Checks `grpc.health.v1.Health/Check` once; resolves with the status or rejects. */
-export function checkHealth(address: string, service = '', timeoutMs = 1000): Promise<health.HealthCheckResponse_ServingStatus> {
-  const client = new health.HealthClient(address, grpc.credentials.createInsecure());
+export function checkHealth(
+  address: string,
+  service = '',
+  timeoutMs = 1000,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): Promise<health.HealthCheckResponse_ServingStatus> {
+  const client = new health.HealthClient(address, credentials);
   return new Promise((resolve, reject) => {
     client.check({ service }, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
       client.close();
@@ -140,13 +150,14 @@ export function checkHealth(address: string, service = '', timeoutMs = 1000): Pr
   });
 }
 
-/** Polls health until SERVING or the timeout passes. */
-export async function waitForServing(address: string, timeoutMs: number): Promise<void> {
+/** Polls health until SERVING, the timeout passes, or `signal` aborts. */
+export async function waitForServing(address: string, timeoutMs: number, credentials?: grpc.ChannelCredentials, signal?: AbortSignal): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < until) {
+    if (signal?.aborted) throw new Error(`${address}: stopped waiting for SERVING`);
     try {
-      const status = await checkHealth(address);
+      const status = await checkHealth(address, '', 1000, credentials);
       if (status === health.HealthCheckResponse_ServingStatus.SERVING) return;
       last = health.HealthCheckResponse_ServingStatus[status] ?? String(status);
     } catch (err) {

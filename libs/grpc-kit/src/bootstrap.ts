@@ -5,6 +5,7 @@ import { createLogger, Logger } from './logger';
 import { ServiceMetrics } from './metrics';
 import { DescriptorIndex } from './reflection';
 import { ServiceHost } from './server';
+import { serverCredentials } from './tls';
 
 /** What a service's setup receives. */
 export interface ServiceKit<C> {
@@ -53,6 +54,16 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     process.exit(1);
   };
   const metrics = new ServiceMetrics(def.name);
+  let credentials;
+  try {
+    credentials = serverCredentials(common);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${def.name}: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const host = new ServiceHost({
     name: def.name,
     host: common.GRPC_HOST,
@@ -63,6 +74,10 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     shutdownDelayMs: common.SHUTDOWN_DELAY_MS,
     log,
     metrics,
+    maxConcurrentCalls: common.MAX_CONCURRENT_CALLS,
+    maxConnectionAgeMs: common.MAX_CONNECTION_AGE_MS,
+    maxMessageBytes: common.MAX_MESSAGE_BYTES,
+    credentials,
   });
   host.installSignalHandlers();
   let init: () => Promise<void> = async () => {};

@@ -19,11 +19,56 @@ export function toTarget(address: string): string {
   return `ipv4:${parts.join(',')}`;
 }
 
-const SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+/**
+ * The gRPC service config every mesh client uses (exported for docs and tests):
+ * - round_robin over every resolved address, wrapped in outlier detection: a replica whose
+ *   calls mostly fail or time out (≥ 50 % of ≥ 10 calls in a 1 s interval) is ejected for
+ *   5 s and up, while at least half the replicas stay in rotation;
+ * - every method is an idempotent read, so a call that fails UNAVAILABLE (replica died,
+ *   connection refused or reset) is retried on another replica: at most 3 attempts, 10–100 ms
+ *   back-off, always within the call's own deadline. Only UNAVAILABLE is retried: never
+ *   INVALID_ARGUMENT (same answer again) nor DEADLINE_EXCEEDED (no time left);
+ * - retryThrottling (100 tokens, −1 per failure, +0.1 per success, retries only above 50)
+ *   stops retries once failures clearly outnumber successes, so a dead service is not hit
+ *   with three times the traffic.
+ */
+export const MESH_SERVICE_CONFIG = {
+  loadBalancingConfig: [
+    {
+      outlier_detection: {
+        interval: { seconds: 1, nanos: 0 },
+        base_ejection_time: { seconds: 5, nanos: 0 },
+        max_ejection_time: { seconds: 30, nanos: 0 },
+        max_ejection_percent: 50,
+        failure_percentage_ejection: { threshold: 50, enforcement_percentage: 100, minimum_hosts: 2, request_volume: 10 },
+        child_policy: [{ round_robin: {} }],
+      },
+    },
+  ],
+  methodConfig: [
+    {
+      name: [{}],
+      retryPolicy: {
+        maxAttempts: 3,
+        initialBackoff: '0.01s',
+        maxBackoff: '0.1s',
+        backoffMultiplier: 2,
+        retryableStatusCodes: ['UNAVAILABLE'],
+      },
+    },
+  ],
+  // A burst of failures (one replica dying under 8+ concurrent calls) must still be
+  // retried, so the bucket is deep; a dead service drains it after ~50 failed calls and
+  // retries stop until 10 successes per failure refill it.
+  retryThrottling: { maxTokens: 100, tokenRatio: 0.1 },
+};
+const SERVICE_CONFIG = JSON.stringify(MESH_SERVICE_CONFIG);
 
 /**
  * Makes a client of a generated ts-proto client class with the mesh's channel settings
- * (round-robin over every resolved address, keepalive).
+ * ({@link MESH_SERVICE_CONFIG}: round-robin with outlier ejection, bounded and throttled
+ * retries of UNAVAILABLE; keepalive). Pass `credentials` from {@link channelCredentials}
+ * for TLS.
  */
 export function createClient<C extends grpc.Client>(
   Ctor: new (address: string, credentials: grpc.ChannelCredentials, options?: Partial<grpc.ClientOptions>) => C,

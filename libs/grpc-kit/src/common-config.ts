@@ -1,4 +1,4 @@
-import { bool, int, port, str } from './config';
+import { bool, int, optionalStr, port, str } from './config';
 
 /**
  * Variables every service reads. Each service adds its own to these; the README's
@@ -13,5 +13,22 @@ export function commonConfig(defaults: { grpcPort: number; metricsPort: number }
     REFLECTION_ENABLED: bool(true, 'serve gRPC server reflection (grpcurl describe/call)'),
     SHUTDOWN_DELAY_MS: int(0, 'time between NOT_SERVING and closing the listener on SIGTERM', 0, 600_000),
     DRAIN_TIMEOUT_MS: int(10_000, 'upper bound for in-flight calls to finish on SIGTERM before forcing', 0, 600_000),
+    MAX_CONCURRENT_CALLS: int(
+      64,
+      'calls handled at once; one more is rejected RESOURCE_EXHAUSTED at once instead of queueing (0 = unbounded)',
+      0,
+      100_000,
+    ),
+    MAX_CONNECTION_AGE_MS: int(
+      300_000,
+      'a client connection is closed gracefully after this long, so clients re-resolve and new replicas get traffic (0 = never)',
+      0,
+      86_400_000,
+    ),
+    MAX_MESSAGE_BYTES: int(4 * 1024 * 1024, 'largest gRPC message received or sent; bigger ones fail RESOURCE_EXHAUSTED', 1024, 256 * 1024 * 1024),
+    TLS_CERT_FILE: optionalStr('PEM certificate this process presents (server, and client to the mesh); with TLS_KEY_FILE turns TLS on'),
+    TLS_KEY_FILE: optionalStr('PEM private key of TLS_CERT_FILE'),
+    TLS_CA_FILE: optionalStr('PEM CA bundle: verifies client certificates (mTLS) and, in the gateway, the downstream services'),
+    TLS_CLIENT_AUTH: bool(false, 'mutual TLS: require and verify a client certificate signed by TLS_CA_FILE'),
   };
 }

@@ -82,5 +82,8 @@ export function isGrpcCallError(err: unknown): err is GrpcCallError {
 /** What the boundary sends to the caller for a thrown value. */
 export function toServiceError(err: unknown): { code: Status; details: string; internal: boolean } {
   if (err instanceof DomainError) return { code: err.code, details: err.message, internal: false };
+  // signal.throwIfAborted() in a handler: the caller cancelled or its deadline passed.
+  // (A DOMException is not an Error in every realm, so test the name.)
+  if (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError') return { code: Status.CANCELLED, details: 'call cancelled by the client', internal: false };
   return { code: Status.INTERNAL, details: 'internal error', internal: true };
 }

@@ -20,7 +20,7 @@ export interface CallContext {
 /** A unary handler: returns the response or throws a DomainError. */
 export type UnaryHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res> | Res;
 
-type MethodDef = { path: string; requestStream: boolean; responseStream: boolean };
+type MethodDef = { path: string; requestStream: boolean; responseStream: boolean; requestDeserialize?: (b: Buffer) => unknown };
 
 /** The async handlers of a ts-proto service definition, typed from that definition. */
 export type AsyncHandlers<S> = {
@@ -46,6 +46,18 @@ export interface ServiceHostOptions {
   metrics: ServiceMetrics;
   /** Extra grpc.Server channel options. */
   serverOptions?: grpc.ServerOptions;
+  /**
+   * Calls handled at once; the next one is answered RESOURCE_EXHAUSTED at once instead of
+   * queueing until its deadline passes (0 or unset = unbounded). Health and reflection are
+   * not counted, so probes are answered under any load.
+   */
+  maxConcurrentCalls?: number;
+  /** Closes client connections gracefully after this age so scale-ups get traffic (0 = never). */
+  maxConnectionAgeMs?: number;
+  /** Largest message received or sent (default 16 MiB). */
+  maxMessageBytes?: number;
+  /** Listener credentials (default plaintext); see {@link serverCredentials}. */
+  credentials?: grpc.ServerCredentials;
 }
 
 /**
@@ -73,8 +85,17 @@ export class ServiceHost {
   private ready = false;
 
   constructor(private readonly opts: ServiceHostOptions) {
+    const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024;
     this.server = new grpc.Server({
-      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.max_receive_message_length': maxMessage,
+      'grpc.max_send_message_length': maxMessage,
+      ...(opts.maxConnectionAgeMs
+        ? {
+            'grpc.max_connection_age_ms': opts.maxConnectionAgeMs,
+            // Calls still running on an aged connection get the drain bound to finish.
+            'grpc.max_connection_age_grace_ms': opts.drainTimeoutMs,
+          }
+        : {}),
       ...opts.serverOptions,
     });
     this.health = new HealthStatus();
@@ -92,21 +113,46 @@ export class ServiceHost {
       if (def.requestStream || def.responseStream) throw new Error(`${def.path}: only unary methods are supported by addService`);
       const handler = (handlers as Record<string, UnaryHandler<unknown, unknown>>)[key];
       if (!handler) throw new Error(`${def.path}: no handler`);
-      impl[key] = this.wrapUnary(def.path, handler);
+      impl[key] = this.wrapUnary(def.path, handler, def.requestDeserialize);
     }
-    this.server.addService(definition as unknown as grpc.ServiceDefinition, impl);
+    // grpc-js answers a request it cannot decode with INTERNAL; the kit decodes inside the
+    // boundary instead, so malformed bytes are the caller's INVALID_ARGUMENT.
+    const raw = Object.fromEntries(
+      Object.entries(definition).map(([key, def]) => [key, { ...def, requestDeserialize: (b: Buffer) => b }]),
+    );
+    this.server.addService(raw as unknown as grpc.ServiceDefinition, impl);
     this.serviceNames.push(fullName);
     this.health.register(fullName);
   }
 
-  private wrapUnary(method: string, handler: UnaryHandler<unknown, unknown>): grpc.handleUnaryCall<unknown, unknown> {
+  private wrapUnary(
+    method: string,
+    handler: UnaryHandler<unknown, unknown>,
+    decode: ((b: Buffer) => unknown) | undefined,
+  ): grpc.handleUnaryCall<unknown, unknown> {
     const { log, metrics } = this.opts;
+    const limit = this.opts.maxConcurrentCalls ?? 0;
     const histogram = metrics.latency.labels(method);
     return (call, callback) => {
       if (!this.ready) {
         metrics.handled.inc({ method, code: 'UNAVAILABLE' });
         callback({ code: grpc.status.UNAVAILABLE, details: `${this.opts.name} is starting and not ready yet` });
         return;
+      }
+      if (limit > 0 && this.inFlight >= limit) {
+        metrics.handled.inc({ method, code: 'RESOURCE_EXHAUSTED' });
+        callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: `${this.opts.name} is at its limit of ${limit} concurrent calls; retry later` });
+        return;
+      }
+      let request: unknown = call.request;
+      if (decode && Buffer.isBuffer(request)) {
+        try {
+          request = decode(request);
+        } catch (err) {
+          metrics.handled.inc({ method, code: 'INVALID_ARGUMENT' });
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: `request: not a valid protobuf message (${(err as Error).message})` });
+          return;
+        }
       }
       const stopTimer = histogram.startTimer();
       const abort = new AbortController();
@@ -122,7 +168,7 @@ export class ServiceHost {
       };
       let result: unknown;
       try {
-        result = handler(call.request, ctx);
+        result = handler(request, ctx);
       } catch (err) {
         result = Promise.reject(err);
       }
@@ -147,11 +193,16 @@ export class ServiceHost {
     this.health.addTo(this.server);
     if (this.opts.reflection) addReflection(this.server, this.opts.descriptors, [...this.serviceNames, 'grpc.health.v1.Health']);
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`${this.opts.host}:${this.opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      this.server.bindAsync(`${this.opts.host}:${this.opts.port}`, this.opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
         err ? reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`)) : resolve(p),
       );
     });
     return this.boundPort;
+  }
+
+  /** Calls being handled right now (health and reflection not counted). */
+  get callsInFlight(): number {
+    return this.inFlight;
   }
 
   get port(): number {

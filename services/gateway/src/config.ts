@@ -11,4 +11,10 @@ export const gatewayConfig = {
   MAX_K: int(100, 'largest k a request may ask for', 1, 1000),
   NUM_CANDIDATES: int(300, 'candidates retrieved per request and sent to the ranker', 1, 10_000),
   MAX_EXCLUDE_ITEMS: int(1000, 'largest exclude_item_ids list a request may carry', 0, 100_000),
+  POPULAR_REFRESH_MS: int(
+    30_000,
+    'how often the gateway refreshes its cached popular list, served (flagged) when the candidate generator is down',
+    100,
+    86_400_000,
+  ),
 };

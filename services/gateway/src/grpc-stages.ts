@@ -1,3 +1,4 @@
+import type * as grpc from '@grpc/grpc-js';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import {
   CandidateGeneratorServiceClient,
@@ -20,10 +21,14 @@ export class GrpcStages implements Stages {
   readonly featureStore: FeatureStoreServiceClient;
   readonly ranker: RankerServiceClient;
 
-  constructor(addrs: Downstreams) {
-    this.candidateGenerator = createClient(CandidateGeneratorServiceClient, addrs.candidateGenerator);
-    this.featureStore = createClient(FeatureStoreServiceClient, addrs.featureStore);
-    this.ranker = createClient(RankerServiceClient, addrs.ranker);
+  constructor(addrs: Downstreams, opts: { credentials?: grpc.ChannelCredentials; maxMessageBytes?: number } = {}) {
+    const client = {
+      credentials: opts.credentials,
+      channelOptions: opts.maxMessageBytes ? { 'grpc.max_receive_message_length': opts.maxMessageBytes, 'grpc.max_send_message_length': opts.maxMessageBytes } : {},
+    };
+    this.candidateGenerator = createClient(CandidateGeneratorServiceClient, addrs.candidateGenerator, client);
+    this.featureStore = createClient(FeatureStoreServiceClient, addrs.featureStore, client);
+    this.ranker = createClient(RankerServiceClient, addrs.ranker, client);
   }
 
   userContext: Stages['userContext'] = (userId, call) =>

@@ -14,6 +14,7 @@ import {
   StageTiming,
 } from '@recsys/proto';
 import { DeadlineBudget, STAGE_OF } from './budget';
+import type { PopularCache } from './popular-cache';
 
 /** One call of a downstream stage, bounded by `deadline` and cancelled by `signal`. */
 export interface StageCall {
@@ -41,6 +42,8 @@ export interface RecommendInput {
   deadline: number;
   signal?: AbortSignal;
   numCandidates: number;
+  /** Recent popular list used when the candidate generator fails (none: fail UNAVAILABLE). */
+  popular?: PopularCache;
 }
 
 /** Called for every fallback taken (for metrics and logs). */
@@ -108,9 +111,19 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
     );
     candidates = res.candidates ?? { itemIds: [], scores: [], sources: [], sourceScores: [] };
     artifactVersion = res.artifactVersion;
+    input.popular?.offer(res);
   } catch (err) {
-    onFallback(Stage.STAGE_CANDIDATES, 'candidate generator failed, no fallback', err);
-    throw new UnavailableError(`no recommendations: candidate generator failed (${describeError(err)})`, { cause: err });
+    const cached = input.popular?.get();
+    if (!cached) {
+      onFallback(Stage.STAGE_CANDIDATES, 'candidate generator failed, no fallback', err);
+      throw new UnavailableError(`no recommendations: candidate generator failed (${describeError(err)}) and no cached popular list exists yet`, {
+        cause: err,
+      });
+    }
+    degrade(STAGE_OF.candidates, 'candidate generator unavailable, cached popular items used', err);
+    // Exclusions and seen items are applied by the business rules below.
+    candidates = cached.candidates;
+    artifactVersion = cached.artifactVersion;
   }
 
   // 3. Item features of the candidates.

@@ -1,11 +1,14 @@
 import type { AsyncHandlers, ServiceMetrics } from '@recsys/grpc-kit';
 import { GatewayServiceService, Stage } from '@recsys/proto';
 import { recommend, Stages } from './pipeline';
+import type { PopularCache } from './popular-cache';
 import { RequestLimits, validateRecommend } from './validate';
 
 export interface GatewayOptions extends RequestLimits {
   requestTimeoutMs: number;
   numCandidates: number;
+  /** Fallback list for when the candidate generator is down. */
+  popular?: PopularCache;
 }
 
 /** The gateway's handlers: validate, then run the chain under the caller's deadline. */
@@ -23,6 +26,7 @@ export function gatewayHandlers(stages: Stages, opts: GatewayOptions, metrics: S
           deadline,
           signal: ctx.signal,
           numCandidates: opts.numCandidates,
+          popular: opts.popular,
         },
         stages,
         (stage, reason, err) => {

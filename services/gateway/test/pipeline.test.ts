@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DeadlineBudget } from '@recsys/gateway/budget';
 import { Stages, recommend } from '@recsys/gateway/pipeline';
 import { validateRecommend } from '@recsys/gateway/validate';
+import { POPULAR_PROBE_USER, PopularCache } from '@recsys/gateway/popular-cache';
 import { RetrievalSource, Stage } from '@recsys/proto';
 
 const limits = { defaultK: 10, maxK: 100, maxExcludeItems: 3 };
@@ -138,5 +139,65 @@ describe('recommend', () => {
     for (const d of seen) expect(d).toBeLessThanOrEqual(deadline);
     expect(seen[0]).toBeLessThan(deadline - 200);
     expect(seen[3]).toBe(deadline);
+  });
+});
+
+describe('popular fallback', () => {
+  const popularAnswer = (ids: string[]) => ({
+    candidates: { itemIds: ids, scores: ids.map((_, i) => 100 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_POPULARITY), sourceScores: [] },
+    userKnown: false,
+    artifactVersion: 'art-pop',
+  });
+
+  it('caches only purely popular answers', () => {
+    const cache = new PopularCache(() => 42);
+    expect(cache.offer({ candidates: { itemIds: ['a'], scores: [1], sources: [RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING], sourceScores: [] }, userKnown: true, artifactVersion: 'x' })).toBe(false);
+    expect(cache.get()).toBeUndefined();
+    expect(cache.offer(popularAnswer([]))).toBe(false);
+    expect(cache.offer(popularAnswer(['p1', 'p2']))).toBe(true);
+    expect(cache.get()).toMatchObject({ artifactVersion: 'art-pop', fetchedAt: 42, candidates: { itemIds: ['p1', 'p2'] } });
+  });
+
+  it('refresh asks for the cold-start list under the probe user', async () => {
+    const cache = new PopularCache();
+    const asked: string[] = [];
+    await cache.refresh({ candidates: async (r) => (asked.push(r.userId), popularAnswer(['p1'])) }, 50, { deadline: Date.now() + 1000 });
+    expect(asked).toEqual([POPULAR_PROBE_USER]);
+    expect(cache.get()?.candidates.itemIds).toEqual(['p1']);
+  });
+
+  it('serves the cached popular list, flagged, when the candidate generator fails; exclusions still apply', async () => {
+    const popular = new PopularCache();
+    popular.offer(popularAnswer(['p1', 'b', 'p2', 'seen1', 'p3', 'p4']));
+    const fallbacks: Stage[] = [];
+    const res = await recommend(
+      input({ popular, debug: false }),
+      fakeStages({
+        candidates: async () => Promise.reject(Object.assign(new Error('down'), { code: 14, details: 'connection refused' })),
+        // Keep the popularity order so the test sees exactly what the cache held.
+        rank: async () => Promise.reject(new Error('ranker down too')),
+      }),
+      (stage) => fallbacks.push(stage),
+    );
+    expect(res.items.map((i) => i.itemId)).toEqual(['p1', 'p2', 'p3']);
+    expect(res.items.every((i) => i.source === RetrievalSource.RETRIEVAL_SOURCE_POPULARITY)).toBe(true);
+    expect(res.artifactVersion).toBe('art-pop');
+    expect(res.degradedStages).toEqual([
+      { stage: Stage.STAGE_CANDIDATES, reason: 'candidate generator unavailable, cached popular items used: connection refused' },
+      { stage: Stage.STAGE_RANKING, reason: 'ranker unavailable, retrieval order used: ranker down too' },
+    ]);
+    expect(fallbacks).toEqual([Stage.STAGE_CANDIDATES, Stage.STAGE_RANKING]);
+  });
+
+  it('fills the cache from successful cold-start answers on the request path', async () => {
+    const popular = new PopularCache();
+    await recommend(input({ popular }), fakeStages({ candidates: async () => popularAnswer(['p1', 'p2']) }));
+    expect(popular.get()?.candidates.itemIds).toEqual(['p1', 'p2']);
+  });
+
+  it('still fails UNAVAILABLE, saying why, when nothing was ever cached', async () => {
+    await expect(
+      recommend(input({ popular: new PopularCache() }), fakeStages({ candidates: async () => Promise.reject(new Error('cg down')) })),
+    ).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE, message: expect.stringContaining('no cached popular list exists yet') });
   });
 });
