@@ -18,6 +18,8 @@ export interface MaterializeOptions {
   buckets?: number;
   /** Per-view TTL recorded in the snapshot (values older read as expired). */
   ttlSeconds?: ViewTtls;
+  /** When the snapshot's values were computed, unix seconds (default: now); TTLs count from it. */
+  writtenAtSec?: number;
   /** Keys written per batch (one progress step). */
   batchSize?: number;
   /** How long a replaced version stays readable before it is deleted, in ms. */
@@ -69,7 +71,7 @@ export async function materialize(redis: RedisLike, keys: RedisKeys, artifacts: 
   const batchSize = opts.batchSize ?? 1000;
   const graceMs = opts.graceMs ?? 30_000;
   const onProgress = opts.onProgress ?? (() => {});
-  const writtenAtSec = Math.floor(Date.now() / 1000);
+  const writtenAtSec = opts.writtenAtSec ?? Math.floor(Date.now() / 1000);
   const meta = (complete: boolean): string =>
     JSON.stringify({ version, feature_views: manifest.feature_views, complete, buckets, ttl_seconds: opts.ttlSeconds ?? NO_TTL } satisfies SnapshotMeta);
 

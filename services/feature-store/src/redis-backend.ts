@@ -84,7 +84,7 @@ export class RedisBackend implements FeatureBackend {
     });
     const width = live.registry.width(view);
     const ttl = live.registry.ttlSeconds[view];
-    const out: EntityValue[] = new Array<EntityValue>(ids.length);
+    const out: EntityValue[] = new Array<EntityValue>(ids.length).fill(undefined);
     await Promise.all(
       [...byBucket.values()].map(async (rows) => {
         const keys = rows.map((r) => this.keys.entity(live.version, view, ids[r] as string, live.buckets));
