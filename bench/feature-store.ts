@@ -1,12 +1,12 @@
 /**
- * `npm run bench:feature-store [-- --iterations 2000 --batch 300 --artifacts <dir>]`
+ * `npm run bench:feature-store [-- --iterations 2000 --batch 300 --buckets 64 --artifacts <dir>]`
  *
  * Batch-read latency of the Redis feature store: starts its own redis-server on a free
  * port, materializes a synthetic artifact (built into a temporary folder unless
  * --artifacts names one), then times, back to back and one at a time:
  *
  * - `RedisBackend.read` of `--batch` random items, all features (what GetOnlineFeatures
- *   does minus gRPC): per-bucket MGETs in one auto-pipelined round trip, decode, columns;
+ *   does minus gRPC): one MGET on a single node, decode, columns;
  * - the floor: one raw ioredis `MGET` of the same keys, nothing decoded;
  * - `redis-benchmark` running the same MGET (the server's own floor, C client).
  *
@@ -51,11 +51,14 @@ async function main(): Promise<void> {
       iterations: { type: 'string', default: '2000' },
       batch: { type: 'string', default: '300' },
       artifacts: { type: 'string' },
+      buckets: { type: 'string', default: String(DEFAULT_BUCKETS) },
     },
     strict: true,
   });
   const iterations = Number(values.iterations);
   const batch = Number(values.batch);
+  const buckets = Number(values.buckets);
+  if (!Number.isInteger(buckets) || buckets < 1) throw new Error(`--buckets must be a positive integer, got ${values.buckets}`);
   if (!Number.isInteger(iterations) || iterations < 10) throw new Error(`--iterations must be an integer >= 10, got ${values.iterations}`);
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer, got ${values.batch}`);
 
@@ -76,15 +79,17 @@ async function main(): Promise<void> {
   try {
     await connectRedis(client);
     const keys = new RedisKeys('bench');
-    const summary = await materialize(client, keys, artifacts, { graceMs: 0 });
+    const summary = await materialize(client, keys, artifacts, { graceMs: 0, buckets });
     console.log(`materialized ${summary.keys} keys in ${summary.seconds.toFixed(2)} s (${Math.round(summary.keysPerSecond)} keys/s)`);
     const backend = new RedisBackend(client, keys);
     await backend.refresh();
     const features = backend.registry().resolve('item', []).features;
     const pick = (): string[] => Array.from({ length: batch }, () => artifacts.itemIds[Math.floor(Math.random() * artifacts.itemIds.length)] as string);
     const sample = pick();
-    const rawKeys = sample.map((id) => keys.entity(artifacts.manifest.version, 'item', id, DEFAULT_BUCKETS));
+    const rawKeys = sample.map((id) => keys.entity(artifacts.manifest.version, 'item', id, buckets));
 
+    const check = await raw.mgetBuffer(...rawKeys);
+    if (check.some((v) => v === null)) throw new Error('the floor would read missing keys: key layout mismatch');
     await timeIt(200, () => backend.read('item', pick(), features), 'warm-up');
     await timeIt(200, () => raw.mgetBuffer(...rawKeys), 'warm-up');
     const store = await timeIt(iterations, () => backend.read('item', pick(), features), 'RedisBackend.read');
@@ -95,9 +100,9 @@ async function main(): Promise<void> {
     const summaryLine = rbOut.split('\n').findIndex((l) => l.includes('latency summary'));
     const rbLatency = summaryLine >= 0 ? rbOut.split('\n').slice(summaryLine + 1, summaryLine + 3).map((l) => l.trim()).join(' | ') : rbOut.trim();
 
-    console.log(`\nbatch read of ${batch} items × ${features.length} features, ${iterations} reads one at a time, machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    console.log(`  RedisBackend.read (per-bucket MGETs, one round trip, decode): ${percentiles(store)}`);
-    console.log(`  raw ioredis MGET of ${batch} keys (floor, no decode):          ${percentiles(floor)}`);
+    console.log(`\nbatch read of ${batch} items × ${features.length} features, ${buckets} hash-tag buckets, ${iterations} reads one at a time, machine: ${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`  RedisBackend.read (one MGET, decode, columns):                 ${percentiles(store)}`);
+    console.log(`  raw ioredis MGET of ${batch} keys (floor, no decode):            ${percentiles(floor)}`);
     console.log(`  $ redis-benchmark -p ${redis.port} -n ${iterations} -c 1 MGET <the same ${batch} keys>`);
     console.log(`    ${rbLatency}`);
   } finally {

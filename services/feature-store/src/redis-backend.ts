@@ -1,4 +1,5 @@
 import type { FeatureViewSpec } from '@recsys/core';
+import { Cluster } from 'ioredis';
 import { DomainError, UnavailableError } from '@recsys/grpc-kit';
 import { columnsFromVectors, EntityValue, FeatureBackend, FeatureRead, isExpired, mergeContext, UserContextRead } from './backend';
 import { DEFAULT_REALTIME, IngestResult, InteractionEvent, RealtimeOptions } from './realtime';
@@ -73,11 +74,14 @@ export class RedisBackend implements FeatureBackend {
     return this.snapshot().registry;
   }
 
-  /** Values of many entities: one MGET per bucket (same slot), all in flight together. */
+  /**
+   * Values of many entities. A single node takes one MGET of every key; a cluster one MGET
+   * per hash-tag bucket (one slot each), all in flight together and auto-pipelined per node.
+   */
   private async entities(live: Live, view: ViewName, ids: readonly string[], nowMs: number): Promise<EntityValue[]> {
     const byBucket = new Map<number, number[]>();
     ids.forEach((id, i) => {
-      const b = bucketOf(id, live.buckets);
+      const b = this.redis instanceof Cluster ? bucketOf(id, live.buckets) : 0;
       const list = byBucket.get(b);
       if (list) list.push(i);
       else byBucket.set(b, [i]);

@@ -58,17 +58,19 @@ export class RedisKeys {
   }
 }
 
-/** FNV-1a of the id's UTF-8 bytes modulo `buckets`: which hash tag an entity key gets. */
+/** FNV-1a over the id's UTF-16 code units, modulo `buckets`: which hash tag an entity key gets. */
 export function bucketOf(id: string, buckets: number): number {
+  if (buckets === 1) return 0;
   let h = 0x811c9dc5;
-  const bytes = Buffer.from(id, 'utf8');
-  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
   return h % buckets;
 }
 
 function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Bytes before the values in an encoded entity: the write time, uint32 seconds. */
 const HEADER_BYTES = 4;
@@ -86,7 +88,8 @@ export function decodeEntity(buf: Buffer, width: number, key: string): { values:
   if (buf.length !== HEADER_BYTES + width * 4) {
     throw new Error(`Redis value of ${key} has ${buf.length} bytes, expected ${HEADER_BYTES + width * 4}`);
   }
-  const values = new Float32Array(width);
-  for (let i = 0; i < width; i++) values[i] = buf.readFloatLE(HEADER_BYTES + i * 4);
+  // One copy into an aligned buffer (a Buffer's offset in its pool may not be a multiple of 4).
+  const values = LITTLE_ENDIAN ? new Float32Array(Uint8Array.prototype.slice.call(buf, HEADER_BYTES).buffer) : new Float32Array(width);
+  if (!LITTLE_ENDIAN) for (let i = 0; i < width; i++) values[i] = buf.readFloatLE(HEADER_BYTES + i * 4);
   return { values, writtenAtSec: buf.readUInt32LE(0) };
 }
