@@ -7,7 +7,8 @@ import type { FeatureBackend } from '@recsys/feature-store/backend';
 import { materialize } from '@recsys/feature-store/materialize';
 import { MemoryBackend } from '@recsys/feature-store/memory-backend';
 import { DEFAULT_REALTIME, InteractionEvent, RealtimeOptions } from '@recsys/feature-store/realtime';
-import { RedisBackend } from '@recsys/feature-store/redis-backend';
+import { DecodedEntity, RedisBackend } from '@recsys/feature-store/redis-backend';
+import { TtlCache } from '@recsys/feature-store/item-cache';
 import { connectRedis, createRedisClient } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
 import type { ViewTtls } from '@recsys/feature-store/registry';
@@ -20,6 +21,7 @@ type Kind = 'memory' | 'redis' | 'cluster';
 interface Setup {
   ttlSeconds?: ViewTtls;
   writtenAtSec?: number;
+  itemCache?: TtlCache<DecodedEntity | null>;
 }
 
 let artifacts: LoadedArtifacts;
@@ -48,7 +50,7 @@ async function open(kind: Kind, setup: Setup = {}): Promise<FeatureBackend> {
     await connectRedis(client);
     const keys = new RedisKeys(`t${prefixes++}`);
     await materialize(client, keys, artifacts, { ...setup, graceMs: 0, buckets: 16 });
-    const rb = new RedisBackend(client, keys, REALTIME);
+    const rb = new RedisBackend(client, keys, { realtime: REALTIME, itemCache: setup.itemCache });
     await rb.refresh();
     b = rb;
   }
@@ -200,4 +202,21 @@ it('the cluster really spreads the snapshot over all three masters', async () =>
   const counts = await keysPerNode(cluster);
   expect(counts).toHaveLength(3);
   for (const c of counts) expect(c).toBeGreaterThan(0);
+});
+
+describe.each<Kind>(['redis', 'cluster'])('%s backend with the in-process item cache', (kind) => {
+  it('serves repeated items from the cache with the same values, and unknown ids stay unknown', async () => {
+    const cache = new TtlCache<DecodedEntity | null>(1000, 60_000);
+    const cached = await open(kind, { itemCache: cache });
+    const plain = await open(kind);
+    const ids = [...artifacts.itemIds.slice(0, 299), 'no-such-item'];
+    const { features } = cached.registry().resolve('item', []);
+    const first = await cached.read('item', ids, features);
+    expect([cache.hits, cache.misses, cache.size]).toEqual([0, 300, 300]);
+    const second = await cached.read('item', ids, features);
+    expect([cache.hits, cache.misses]).toEqual([300, 300]);
+    expect(second).toEqual(first);
+    expect(second).toEqual(await plain.read('item', ids, features));
+    expect(second.unknown).toEqual([299]);
+  });
 });

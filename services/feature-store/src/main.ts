@@ -6,7 +6,8 @@ import type { FeatureBackend } from './backend';
 import { featureStoreConfig } from './config';
 import { MemoryBackend } from './memory-backend';
 import { DEFAULT_REALTIME, RealtimeOptions } from './realtime';
-import { RedisBackend } from './redis-backend';
+import { TtlCache } from './item-cache';
+import { DecodedEntity, RedisBackend } from './redis-backend';
 import { connectRedis, createRedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 import { featureStoreHandlers } from './server';
@@ -47,9 +48,17 @@ void runService({
         const redis = createRedisClient(config.REDIS_URL, config.REDIS_COMMAND_TIMEOUT_MS, mode);
         redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
         await connectRedis(redis);
-        const b = new RedisBackend(redis, new RedisKeys(config.REDIS_KEY_PREFIX), realtime);
+        const itemCache = config.ITEM_CACHE_MAX_ENTRIES > 0 ? new TtlCache<DecodedEntity | null>(config.ITEM_CACHE_MAX_ENTRIES, config.ITEM_CACHE_TTL_MS) : undefined;
+        const b = new RedisBackend(redis, new RedisKeys(config.REDIS_KEY_PREFIX), { realtime, itemCache });
         await b.refresh();
-        b.startRefreshing(config.REDIS_POINTER_REFRESH_MS, (err) => log.warn({ err: (err as Error).message }, 'snapshot pointer refresh failed'));
+        b.startRefreshing(
+          config.REDIS_POINTER_REFRESH_MS,
+          (err) => log.warn({ err: (err as Error).message }, 'snapshot pointer refresh failed'),
+          (version) => {
+            metrics.setVersion(version);
+            log.info({ version }, 'switched to a new feature snapshot');
+          },
+        );
         backend = b;
       }
       metrics.setVersion(backend.version());

@@ -5,6 +5,7 @@ import { columnsFromVectors, EntityValue, FeatureBackend, FeatureRead, isExpired
 import { DEFAULT_REALTIME, IngestResult, InteractionEvent, RealtimeOptions } from './realtime';
 import { ingestRedis, readRealtimeRedis, RedisLike } from './redis-realtime';
 import { RedisKeys, bucketOf, decodeEntity } from './redis-keys';
+import { TtlCache } from './item-cache';
 import { FeatureRegistry, NO_TTL, ResolvedFeature, ViewName, ViewTtls } from './registry';
 
 /** Snapshot metadata stored beside the vectors (`<prefix>:{<version>}:meta`). */
@@ -17,6 +18,16 @@ export interface SnapshotMeta {
   /** Per-view TTL in seconds (0 = never expires). */
   ttl_seconds?: ViewTtls;
 }
+
+/** Options of the Redis backend. */
+export interface RedisBackendOptions {
+  realtime?: RealtimeOptions;
+  /** In-process cache of item entities (null = not in Redis); off when absent. */
+  itemCache?: TtlCache<DecodedEntity | null>;
+}
+
+/** An entity as decoded from Redis. */
+export type DecodedEntity = ReturnType<typeof decodeEntity>;
 
 interface Live {
   version: string;
@@ -37,27 +48,34 @@ export class RedisBackend implements FeatureBackend {
   private live: Live | undefined;
   private timer: NodeJS.Timeout | undefined;
 
+  private readonly rtOpts: RealtimeOptions;
+  private readonly itemCache: TtlCache<DecodedEntity | null> | undefined;
+
   constructor(
     private readonly redis: RedisLike,
     private readonly keys: RedisKeys,
-    private readonly rtOpts: RealtimeOptions = DEFAULT_REALTIME,
-  ) {}
+    opts: RedisBackendOptions = {},
+  ) {
+    this.rtOpts = opts.realtime ?? DEFAULT_REALTIME;
+    this.itemCache = opts.itemCache;
+  }
 
-  /** Reads the pointer and the snapshot's metadata; throws if nothing was materialized. */
-  async refresh(): Promise<void> {
+  /** Reads the pointer and the snapshot's metadata; throws if nothing was materialized. True when the version changed. */
+  async refresh(): Promise<boolean> {
     const version = await this.redis.get(this.keys.current());
     if (!version) throw new Error(`no snapshot materialized in Redis: key ${this.keys.current()} is missing (run npm run materialize)`);
-    if (this.live?.version === version) return;
+    if (this.live?.version === version) return false;
     const raw = await this.redis.get(this.keys.meta(version));
     if (!raw) throw new Error(`snapshot ${version} has no metadata key ${this.keys.meta(version)}`);
     const meta = JSON.parse(raw) as SnapshotMeta;
     if (!meta.complete) throw new Error(`snapshot ${version} is marked incomplete`);
     this.live = { version, registry: new FeatureRegistry(meta.feature_views, meta.ttl_seconds ?? NO_TTL, version), buckets: meta.buckets };
+    return true;
   }
 
   /** Re-reads the pointer every `ms`; failures keep the last good version. */
-  startRefreshing(ms: number, onError: (err: unknown) => void): void {
-    this.timer = setInterval(() => this.refresh().catch(onError), ms);
+  startRefreshing(ms: number, onError: (err: unknown) => void, onSwitch: (version: string) => void = () => {}): void {
+    this.timer = setInterval(() => this.refresh().then((changed) => changed && onSwitch(this.version()), onError), ms);
     this.timer.unref();
   }
 
@@ -75,29 +93,37 @@ export class RedisBackend implements FeatureBackend {
   }
 
   /**
-   * Values of many entities. A single node takes one MGET of every key; a cluster one MGET
-   * per hash-tag bucket (one slot each), all in flight together and auto-pipelined per node.
+   * Values of many entities. Items found in the in-process cache skip Redis. A single node
+   * takes one MGET of the rest; a cluster one MGET per hash-tag bucket (one slot each), all
+   * in flight together and auto-pipelined per node.
    */
   private async entities(live: Live, view: ViewName, ids: readonly string[], nowMs: number): Promise<EntityValue[]> {
+    const width = live.registry.width(view);
+    const ttl = live.registry.ttlSeconds[view];
+    const cache = view === 'item' ? this.itemCache : undefined;
+    const resolve = (d: DecodedEntity | null): EntityValue => (d === null ? undefined : isExpired(d.writtenAtSec, ttl, nowMs) ? 'expired' : d.values);
+    const out: EntityValue[] = new Array<EntityValue>(ids.length).fill(undefined);
     const byBucket = new Map<number, number[]>();
     ids.forEach((id, i) => {
+      const cached = cache?.get(`${live.version}\n${id}`);
+      if (cached) {
+        out[i] = resolve(cached.value);
+        return;
+      }
       const b = this.redis instanceof Cluster ? bucketOf(id, live.buckets) : 0;
       const list = byBucket.get(b);
       if (list) list.push(i);
       else byBucket.set(b, [i]);
     });
-    const width = live.registry.width(view);
-    const ttl = live.registry.ttlSeconds[view];
-    const out: EntityValue[] = new Array<EntityValue>(ids.length).fill(undefined);
     await Promise.all(
       [...byBucket.values()].map(async (rows) => {
         const keys = rows.map((r) => this.keys.entity(live.version, view, ids[r] as string, live.buckets));
         const values = await this.redis.mgetBuffer(...keys);
         rows.forEach((r, j) => {
           const buf = values[j];
-          if (!buf) return;
-          const e = decodeEntity(buf, width, keys[j] as string);
-          out[r] = isExpired(e.writtenAtSec, ttl, nowMs) ? 'expired' : e.values;
+          const d = buf ? decodeEntity(buf, width, keys[j] as string) : null;
+          cache?.set(`${live.version}\n${ids[r] as string}`, d);
+          out[r] = resolve(d);
         });
       }),
     );
