@@ -9,7 +9,7 @@ import { MemoryBackend } from '@recsys/feature-store/memory-backend';
 import { DEFAULT_REALTIME, InteractionEvent, RealtimeOptions } from '@recsys/feature-store/realtime';
 import { DecodedEntity, RedisBackend } from '@recsys/feature-store/redis-backend';
 import { TtlCache } from '@recsys/feature-store/item-cache';
-import { connectRedis, createRedisClient } from '@recsys/feature-store/redis-client';
+import { connectRedis, createRedisClient, masterNodes } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
 import type { ViewTtls } from '@recsys/feature-store/registry';
 import { RedisCluster, keysPerNode, startRedisCluster } from './feature-store-cluster';
@@ -218,5 +218,39 @@ describe.each<Kind>(['redis', 'cluster'])('%s backend with the in-process item c
     expect(second).toEqual(first);
     expect(second).toEqual(await plain.read('item', ids, features));
     expect(second.unknown).toEqual([299]);
+  });
+});
+
+describe.each<Kind>(['redis', 'cluster'])('%s bulk loads', (kind) => {
+  it('a second load switches the pointer and deletes the replaced version from every node', async () => {
+    const client = createRedisClient(kind === 'redis' ? redis.url : cluster.url, 5000, kind === 'redis' ? 'single' : 'cluster');
+    await connectRedis(client);
+    const keys = new RedisKeys(`switch${prefixes++}`);
+    const countKeys = async (version: string): Promise<number> => {
+      let n = 0;
+      for (const node of masterNodes(client)) {
+        let cursor = '0';
+        do {
+          const [next, found] = await node.scan(cursor, 'MATCH', keys.versionPattern(version), 'COUNT', 1000);
+          cursor = next;
+          n += found.length;
+        } while (cursor !== '0');
+      }
+      return n;
+    };
+    try {
+      const a = await materialize(client, keys, artifacts, { version: 'a', graceMs: 0, buckets: 16 });
+      expect(a).toMatchObject({ version: 'a', previous: undefined, deleted: [] });
+      const loaded = await countKeys('a');
+      expect(loaded).toBe(artifacts.userIds.length + artifacts.itemIds.length + artifacts.userHistory.size + 1);
+      const b = await materialize(client, keys, artifacts, { version: 'b', graceMs: 0, buckets: 16 });
+      expect(b).toMatchObject({ version: 'b', previous: 'a', deleted: ['a'] });
+      expect(await client.get(keys.current())).toBe('b');
+      expect(await countKeys('a')).toBe(0);
+      expect(await countKeys('b')).toBe(loaded);
+      expect(await client.hkeys(keys.versions())).toEqual(['b']);
+    } finally {
+      client.disconnect();
+    }
   });
 });
