@@ -43,7 +43,16 @@ async function main(): Promise<void> {
   const dir = resolveArtifactDir(values.artifacts);
   const artifacts = loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']);
   const redis = createRedisClient(values.redis, 10_000, values.cluster ? 'cluster' : 'single');
-  await connectRedis(redis);
+  let lastError: Error | undefined;
+  redis.on('error', (err: Error) => {
+    lastError = err;
+  });
+  try {
+    await connectRedis(redis);
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`cannot connect to Redis at ${values.redis}: ${(lastError ?? (err as Error)).message}`);
+  }
   const isTty = process.stderr.isTTY;
   let lastShown = '';
   try {
