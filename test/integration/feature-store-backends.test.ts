@@ -244,7 +244,7 @@ describe.each<Kind>(['redis', 'cluster'])('%s bulk loads', (kind) => {
       const loaded = await countKeys('a');
       expect(loaded).toBe(artifacts.userIds.length + artifacts.itemIds.length + artifacts.userHistory.size + 1);
       const b = await materialize(client, keys, artifacts, { version: 'b', graceMs: 0, buckets: 16 });
-      expect(b).toMatchObject({ version: 'b', previous: 'a', deleted: ['a'] });
+      expect(b).toMatchObject({ version: 'b', previous: 'a', deleted: ['a'], deletedKeys: loaded });
       expect(await client.get(keys.current())).toBe('b');
       expect(await countKeys('a')).toBe(0);
       expect(await countKeys('b')).toBe(loaded);

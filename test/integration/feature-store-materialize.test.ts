@@ -92,7 +92,7 @@ it('a load killed halfway leaves the previous version serving; a re-run complete
     while (reading) seen.push(await read());
   })();
   const rerun = await runNode(CLI, ['--artifacts', testArtifactsRoot(), '--redis', redis.url, '--version', 'v2', '--grace-seconds', '3']);
-  expect(rerun.stdout).toMatch(/materialized v2 .*live pointer switched from v1; deleted v1/);
+  expect(rerun.stdout).toMatch(/materialized v2 .*live pointer switched from v1; deleted v1 \((\d+) keys\)/);
   expect(rerun.stderr).toMatch(/deleting v1 after a 3 s grace period/);
   const until = Date.now() + 15_000;
   while ((await read()).snapshotVersion !== 'v2' && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
@@ -108,6 +108,7 @@ it('a load killed halfway leaves the previous version serving; a re-run complete
   }
   // The old version is gone, its bookkeeping too.
   expect(await keysOf('v1')).toBe(0);
+  expect(Number(/deleted v1 \((\d+) keys\)/.exec(rerun.stdout)?.[1])).toBe(await keysOf('v2'));
   expect(await r.hkeys('recsys:versions')).toEqual(['v2']);
 });
 

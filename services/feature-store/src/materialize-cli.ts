@@ -79,7 +79,7 @@ async function main(): Promise<void> {
       `materialized ${summary.version} into ${values.redis} (prefix ${values.prefix}): ` +
         `${summary.keys} keys in ${summary.seconds.toFixed(2)} s (${Math.round(summary.keysPerSecond)} keys/s); live pointer switched` +
         `${summary.previous && summary.previous !== summary.version ? ` from ${summary.previous}` : ''}` +
-        `${summary.deleted.length ? `; deleted ${summary.deleted.join(', ')}` : ''}\n`,
+        `${summary.deleted.length ? `; deleted ${summary.deleted.join(', ')} (${summary.deletedKeys} keys)` : ''}\n`,
     );
   } finally {
     redis.disconnect();

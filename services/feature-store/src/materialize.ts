@@ -6,7 +6,7 @@ import type { RedisLike } from './redis-realtime';
 import { NO_TTL, ViewTtls } from './registry';
 
 export interface MaterializeProgress {
-  phase: 'users' | 'items' | 'histories' | 'cleanup';
+  phase: 'users' | 'items' | 'histories';
   done: number;
   total: number;
 }
@@ -33,10 +33,13 @@ export interface MaterializeSummary {
   version: string;
   previous: string | undefined;
   keys: number;
+  /** Time of the load itself (not the grace period). */
   seconds: number;
   keysPerSecond: number;
   /** Versions whose keys were deleted (replaced ones past their grace, abandoned loads). */
   deleted: string[];
+  /** Keys those deletions removed. */
+  deletedKeys: number;
 }
 
 /** State of a version in `<prefix>:versions`. */
@@ -76,7 +79,9 @@ export async function materialize(redis: RedisLike, keys: RedisKeys, artifacts: 
     JSON.stringify({ version, feature_views: manifest.feature_views, complete, buckets, ttl_seconds: opts.ttlSeconds ?? NO_TTL } satisfies SnapshotMeta);
 
   const previous = (await redis.get(keys.current())) ?? undefined;
-  const deleted = await collectGarbage(redis, keys, [version, previous], graceMs);
+  const garbage = await collectGarbage(redis, keys, [version, previous], graceMs);
+  const deleted = garbage.versions;
+  let deletedKeys = garbage.keys;
   const setState = (v: string, state: VersionState['state']) => redis.hset(keys.versions(), v, JSON.stringify({ state, since: Date.now() } satisfies VersionState));
   if (previous !== version) {
     await setState(version, 'loading');
@@ -116,37 +121,38 @@ export async function materialize(redis: RedisLike, keys: RedisKeys, artifacts: 
   await redis.set(keys.meta(version), meta(true));
   await redis.set(keys.current(), version);
   await setState(version, 'live');
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (previous && previous !== version) {
     await setState(previous, 'retired');
     opts.onGrace?.(previous, graceMs);
     if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
     if ((await redis.get(keys.current())) !== previous) {
-      await deleteVersion(redis, keys, previous, onProgress);
+      deletedKeys += await deleteVersion(redis, keys, previous);
       deleted.push(previous);
     }
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { version, previous, keys: written + 2, seconds, keysPerSecond: written / Math.max(seconds, 1e-9), deleted };
+  return { version, previous, keys: written + 2, seconds, keysPerSecond: written / Math.max(seconds, 1e-9), deleted, deletedKeys };
 }
 
 /** Deletes versions other than `keep` that were retired, or left loading, more than `graceMs` ago. */
-export async function collectGarbage(redis: RedisLike, keys: RedisKeys, keep: readonly (string | undefined)[], graceMs: number): Promise<string[]> {
+export async function collectGarbage(redis: RedisLike, keys: RedisKeys, keep: readonly (string | undefined)[], graceMs: number): Promise<{ versions: string[]; keys: number }> {
   const all = await redis.hgetall(keys.versions());
   const current = await redis.get(keys.current());
   const deleted: string[] = [];
+  let removed = 0;
   for (const [v, raw] of Object.entries(all)) {
     if (keep.includes(v) || v === current) continue;
     const s = JSON.parse(raw) as VersionState;
     if (s.state !== 'live' && s.since + graceMs <= Date.now()) {
-      await deleteVersion(redis, keys, v);
+      removed += await deleteVersion(redis, keys, v);
       deleted.push(v);
     }
   }
-  return deleted;
+  return { versions: deleted, keys: removed };
 }
 
 /** Deletes every key of a version (SCAN on each master, UNLINK per key: keys differ in slot). */
-export async function deleteVersion(redis: RedisLike, keys: RedisKeys, version: string, onProgress: (p: MaterializeProgress) => void = () => {}): Promise<number> {
+export async function deleteVersion(redis: RedisLike, keys: RedisKeys, version: string): Promise<number> {
   let removed = 0;
   for (const node of masterNodes(redis)) {
     let cursor = '0';
@@ -158,7 +164,6 @@ export async function deleteVersion(redis: RedisLike, keys: RedisKeys, version: 
         for (const k of found) pipe.unlink(k);
         await pipe.exec();
         removed += found.length;
-        onProgress({ phase: 'cleanup', done: removed, total: removed });
       }
     } while (cursor !== '0');
   }
