@@ -22,6 +22,7 @@ interface Setup {
   ttlSeconds?: ViewTtls;
   writtenAtSec?: number;
   itemCache?: TtlCache<DecodedEntity | null>;
+  commandTimeoutMs?: number;
 }
 
 let artifacts: LoadedArtifacts;
@@ -46,7 +47,8 @@ async function open(kind: Kind, setup: Setup = {}): Promise<FeatureBackend> {
   let b: FeatureBackend;
   if (kind === 'memory') b = new MemoryBackend(artifacts, { ...setup, realtime: REALTIME });
   else {
-    const client = createRedisClient(kind === 'redis' ? redis.url : cluster.url, 5000, kind === 'redis' ? 'single' : 'cluster');
+    const client = createRedisClient(kind === 'redis' ? redis.url : cluster.url, setup.commandTimeoutMs ?? 5000, kind === 'redis' ? 'single' : 'cluster');
+    client.on('error', () => {}); // a fault test stops a node on purpose; failures surface on the calls
     await connectRedis(client);
     const keys = new RedisKeys(`t${prefixes++}`);
     await materialize(client, keys, artifacts, { ...setup, graceMs: 0, buckets: 16 });
@@ -252,5 +254,34 @@ describe.each<Kind>(['redis', 'cluster'])('%s bulk loads', (kind) => {
     } finally {
       client.disconnect();
     }
+  });
+});
+
+describe('cluster faults', () => {
+  it('a black-holed master (SIGSTOP) fails reads within the command timeout, and SIGCONT recovers them', async () => {
+    const b = await open('cluster', { commandTimeoutMs: 500 });
+    const ids = artifacts.itemIds.slice(0, 300);
+    const { features } = b.registry().resolve('item', []);
+    const good = await b.read('item', ids, features);
+    const node = cluster.nodes[1]!;
+    node.process.kill('SIGSTOP');
+    try {
+      for (let i = 0; i < 2; i++) {
+        const t0 = Date.now();
+        const err = (await b.read('item', ids, features).catch((e: unknown) => e)) as Error;
+        // 300 ids over 16 buckets touch every master. Generous bound: command timeout + 1.5 s.
+        expect(err.message).toMatch(/^feature store: Redis unavailable/);
+        expect(Date.now() - t0).toBeLessThan(500 + 1500);
+      }
+    } finally {
+      node.process.kill('SIGCONT');
+    }
+    const until = Date.now() + 20_000;
+    let again = await b.read('item', ids, features).catch(() => undefined);
+    while (!again && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      again = await b.read('item', ids, features).catch(() => undefined);
+    }
+    expect(again).toEqual(good);
   });
 });
