@@ -25,11 +25,11 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` on a free loopback port and waits until it answers PING. */
-export async function startRedis(port?: number): Promise<RedisServer> {
+/** Starts `redis-server` on a free loopback port (plus `extraArgs`) and waits until it answers PING. */
+export async function startRedis(port?: number, extraArgs: string[] = []): Promise<RedisServer> {
   const p = port ?? (await freePort());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-redis-'));
-  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log: string[] = [];

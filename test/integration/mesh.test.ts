@@ -14,7 +14,7 @@ jest.setTimeout(120_000);
 const SERVICES: Record<ServiceName, { service: string; methods: string[] }> = {
   gateway: { service: 'recsys.v1.GatewayService', methods: ['Recommend'] },
   'candidate-generator': { service: 'recsys.v1.CandidateGeneratorService', methods: ['GenerateCandidates'] },
-  'feature-store': { service: 'recsys.v1.FeatureStoreService', methods: ['GetOnlineFeatures', 'GetUserContext'] },
+  'feature-store': { service: 'recsys.v1.FeatureStoreService', methods: ['GetOnlineFeatures', 'GetUserContext', 'ListFeatureViews', 'IngestEvents'] },
   ranker: { service: 'recsys.v1.RankerService', methods: ['Rank'] },
 };
 

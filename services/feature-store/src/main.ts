@@ -1,11 +1,14 @@
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { FeatureStoreServiceService } from '@recsys/proto';
 import { ConfigError, UnavailableError, runService } from '@recsys/grpc-kit';
+import { Counter } from 'prom-client';
 import type { FeatureBackend } from './backend';
 import { featureStoreConfig } from './config';
 import { MemoryBackend } from './memory-backend';
-import { RedisBackend } from './redis-backend';
-import { createRedisClient } from './redis-client';
+import { DEFAULT_REALTIME, RealtimeOptions } from './realtime';
+import { TtlCache } from './item-cache';
+import { DecodedEntity, RedisBackend } from './redis-backend';
+import { connectRedis, createRedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
 import { featureStoreHandlers } from './server';
 
@@ -15,6 +18,13 @@ void runService({
   setup({ config, host, log, metrics }) {
     const kind = config.FEATURE_STORE_BACKEND === 'auto' ? (config.REDIS_URL ? 'redis' : 'memory') : config.FEATURE_STORE_BACKEND;
     if (kind === 'redis' && !config.REDIS_URL) throw new ConfigError('REDIS_URL', 'is required when FEATURE_STORE_BACKEND=redis');
+    const realtime: RealtimeOptions = { ...DEFAULT_REALTIME, maxRecent: config.REALTIME_MAX_RECENT, seenTtlMs: config.REALTIME_SEEN_TTL_SECONDS * 1000 };
+    const defaulted = new Counter({
+      name: 'recsys_feature_defaults_total',
+      help: 'Feature values served as the declared default, by view and reason (missing or expired).',
+      labelNames: ['view', 'reason'],
+      registers: [metrics.registry],
+    });
     let backend: FeatureBackend | undefined;
     host.addService(
       FeatureStoreServiceService,
@@ -25,20 +35,30 @@ void runService({
           return backend;
         },
         { maxRecentItems: config.DEFAULT_MAX_RECENT_ITEMS },
+        (view, reason, n) => defaulted.inc({ view, reason }, n),
       ),
     );
     host.onShutdown(() => backend?.close());
     return async () => {
       if (kind === 'memory') {
         const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
-        backend = new MemoryBackend(loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']));
+        backend = new MemoryBackend(loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime });
       } else {
-        const redis = createRedisClient(config.REDIS_URL, config.REDIS_COMMAND_TIMEOUT_MS);
+        const mode = config.REDIS_MODE === 'cluster' ? 'cluster' : 'single';
+        const redis = createRedisClient(config.REDIS_URL, config.REDIS_COMMAND_TIMEOUT_MS, mode);
         redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
-        await redis.connect();
-        const b = new RedisBackend(redis, new RedisKeys(config.REDIS_KEY_PREFIX));
+        await connectRedis(redis);
+        const itemCache = config.ITEM_CACHE_MAX_ENTRIES > 0 ? new TtlCache<DecodedEntity | null>(config.ITEM_CACHE_MAX_ENTRIES, config.ITEM_CACHE_TTL_MS) : undefined;
+        const b = new RedisBackend(redis, new RedisKeys(config.REDIS_KEY_PREFIX), { realtime, itemCache });
         await b.refresh();
-        b.startRefreshing(config.REDIS_POINTER_REFRESH_MS, (err) => log.warn({ err: (err as Error).message }, 'snapshot pointer refresh failed'));
+        b.startRefreshing(
+          config.REDIS_POINTER_REFRESH_MS,
+          (err) => log.warn({ err: (err as Error).message }, 'snapshot pointer refresh failed'),
+          (version) => {
+            metrics.setVersion(version);
+            log.info({ version }, 'switched to a new feature snapshot');
+          },
+        );
         backend = b;
       }
       metrics.setVersion(backend.version());

@@ -1,42 +1,85 @@
 /**
- * `npm run materialize -- [--artifacts <dir>] [--redis <url>] [--prefix <p>]`
+ * `npm run materialize -- [--artifacts <dir>] [--redis <url>] [--cluster] [--prefix <p>]
+ *   [--version <v>] [--buckets <n>] [--user-ttl-seconds <s>] [--item-ttl-seconds <s>]
+ *   [--grace-seconds <s>] [--batch-size <n>]`
  *
- * Loads the artifact's feature snapshot into Redis and switches the live pointer to it.
- * Defaults come from ARTIFACTS_DIR, REDIS_URL and REDIS_KEY_PREFIX.
+ * Loads the artifact's feature snapshot into Redis under a new version namespace, switches
+ * the live pointer to it, and deletes the replaced version after the grace period.
+ * Defaults come from ARTIFACTS_DIR, REDIS_URL, REDIS_MODE and REDIS_KEY_PREFIX.
  */
 import { parseArgs } from 'node:util';
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { DEFAULT_BUCKETS, MaterializeProgress, materialize } from './materialize';
+import { connectRedis, createRedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
-import { createRedisClient } from './redis-client';
-import { materialize } from './materialize';
+
+function intOption(name: string, raw: string, min: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       artifacts: { type: 'string', default: process.env.ARTIFACTS_DIR ?? 'artifacts' },
       redis: { type: 'string', default: process.env.REDIS_URL ?? '' },
+      cluster: { type: 'boolean', default: process.env.REDIS_MODE === 'cluster' },
       prefix: { type: 'string', default: process.env.REDIS_KEY_PREFIX ?? 'recsys' },
+      version: { type: 'string' },
+      buckets: { type: 'string', default: String(DEFAULT_BUCKETS) },
+      'user-ttl-seconds': { type: 'string', default: '0' },
+      'item-ttl-seconds': { type: 'string', default: '0' },
+      'grace-seconds': { type: 'string', default: '30' },
+      'batch-size': { type: 'string', default: '1000' },
     },
     strict: true,
   });
   if (!values.redis) throw new Error('--redis (or REDIS_URL) is required, e.g. --redis redis://127.0.0.1:6379');
+  const buckets = intOption('buckets', values.buckets, 1);
+  const ttlSeconds = { user: intOption('user-ttl-seconds', values['user-ttl-seconds'], 0), item: intOption('item-ttl-seconds', values['item-ttl-seconds'], 0) };
+  const graceMs = intOption('grace-seconds', values['grace-seconds'], 0) * 1000;
+  const batchSize = intOption('batch-size', values['batch-size'], 1);
   const dir = resolveArtifactDir(values.artifacts);
   const artifacts = loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']);
-  const redis = createRedisClient(values.redis, 10_000);
-  await redis.connect();
+  const redis = createRedisClient(values.redis, 10_000, values.cluster ? 'cluster' : 'single');
+  let lastError: Error | undefined;
+  redis.on('error', (err: Error) => {
+    lastError = err;
+  });
+  try {
+    await connectRedis(redis);
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(`cannot connect to Redis at ${values.redis}: ${(lastError ?? (err as Error)).message}`);
+  }
   const isTty = process.stderr.isTTY;
   let lastShown = '';
   try {
-    const summary = await materialize(redis, new RedisKeys(values.prefix), artifacts, ({ phase, done, total }) => {
-      const pct = Math.floor((100 * done) / Math.max(total, 1));
-      const line = `materialize ${phase.padEnd(9)} ${bar(pct)} ${String(pct).padStart(3)}% ${done}/${total}`;
-      if (isTty) process.stderr.write(`\r${line}${done === total ? '\n' : ''}`);
-      else if (pct % 25 === 0 && line !== lastShown) process.stderr.write(`${line}\n`);
-      lastShown = line;
+    const summary = await materialize(redis, new RedisKeys(values.prefix), artifacts, {
+      version: values.version,
+      buckets,
+      ttlSeconds,
+      graceMs,
+      batchSize,
+      onProgress: ({ phase, done, total }: MaterializeProgress) => {
+        const pct = Math.floor((100 * done) / Math.max(total, 1));
+        const line = `materialize ${phase.padEnd(9)} ${bar(pct)} ${String(pct).padStart(3)}% ${done}/${total}`;
+        if (isTty) process.stderr.write(`\r${line}${done === total ? '\n' : ''}`);
+        else {
+          // Without a terminal: one line per 10 % step of each phase.
+          const step = `${phase}:${Math.floor(pct / 10)}`;
+          if (step !== lastShown) process.stderr.write(`${line}\n`);
+          lastShown = step;
+        }
+      },
+      onGrace: (old, ms) => process.stderr.write(`materialize: live pointer switched; deleting ${old} after a ${ms / 1000} s grace period (interrupting leaves it for the next run)\n`),
     });
     process.stdout.write(
       `materialized ${summary.version} into ${values.redis} (prefix ${values.prefix}): ` +
-        `${summary.keys} keys in ${summary.seconds.toFixed(2)} s (${Math.round(summary.keysPerSecond)} keys/s); live pointer switched\n`,
+        `${summary.keys} keys in ${summary.seconds.toFixed(2)} s (${Math.round(summary.keysPerSecond)} keys/s); live pointer switched` +
+        `${summary.previous && summary.previous !== summary.version ? ` from ${summary.previous}` : ''}` +
+        `${summary.deleted.length ? `; deleted ${summary.deleted.join(', ')} (${summary.deletedKeys} keys)` : ''}\n`,
     );
   } finally {
     redis.disconnect();

@@ -1,16 +1,27 @@
 import type { ViewName } from './registry';
 
 /**
- * Redis key layout. A snapshot version lives under its own namespace; the live version
- * is named by one pointer key, switched atomically after a full load:
+ * Redis key layout, the same for a single node and Redis Cluster. A snapshot version lives
+ * under its own namespace; the live version is named by one pointer key, switched
+ * atomically after a full load. Keys carry a hash tag (`{…}`) so that every multi-key
+ * command touches one slot: entity keys are spread over `buckets` tags per view (one MGET
+ * per bucket), and every real-time key of a user shares the user's tag (one script per user).
  *
- * | key                               | value                                                 |
- * |-----------------------------------|-------------------------------------------------------|
- * | `<prefix>:current`                | live snapshot version                                 |
- * | `<prefix>:<version>:meta`         | JSON `{version, feature_views, complete}`             |
- * | `<prefix>:<version>:user:<id>`    | user feature vector, float32 little-endian            |
- * | `<prefix>:<version>:item:<id>`    | item feature vector, float32 little-endian            |
- * | `<prefix>:<version>:hist:<id>`    | the user's seen item ids, newest first, `\n`-joined   |
+ * | key                                       | value                                                   |
+ * |-------------------------------------------|---------------------------------------------------------|
+ * | `<prefix>:current`                        | live snapshot version                                   |
+ * | `<prefix>:versions`                       | hash version → JSON `{state, since}` (loading/live/retired) |
+ * | `<prefix>:{<version>}:meta`               | JSON {@link SnapshotMeta}                               |
+ * | `<prefix>:{<version>:user:<b>}:<id>`      | user entity: written-at (uint32 s) + float32 LE values  |
+ * | `<prefix>:{<version>:item:<b>}:<id>`      | item entity, same encoding                              |
+ * | `<prefix>:{<version>:hist:<b>}:<id>`      | batch history, seen item ids newest first, `\n`-joined  |
+ * | `<prefix>:rt:{<user>}:recent`             | list of recent event items, newest first, bounded       |
+ * | `<prefix>:rt:{<user>}:seen`               | sorted set item → expiry (unix ms)                      |
+ * | `<prefix>:rt:{<user>}:last`               | latest event time (unix ms)                             |
+ * | `<prefix>:rt:{<user>}:events`             | sorted set `<type>\n<event id>` → event time (unix ms)  |
+ * | `<prefix>:rt:{<user>}:dedup`              | sorted set event id → time applied (unix ms)            |
+ *
+ * `<b>` is {@link bucketOf}(id) modulo the snapshot's bucket count.
  */
 export class RedisKeys {
   constructor(readonly prefix: string) {}
@@ -19,30 +30,66 @@ export class RedisKeys {
     return `${this.prefix}:current`;
   }
 
+  versions(): string {
+    return `${this.prefix}:versions`;
+  }
+
   meta(version: string): string {
-    return `${this.prefix}:${version}:meta`;
+    return `${this.prefix}:{${version}}:meta`;
   }
 
-  entity(version: string, view: ViewName, id: string): string {
-    return `${this.prefix}:${version}:${view}:${id}`;
+  /** SCAN pattern matching every key of one snapshot version. */
+  versionPattern(version: string): string {
+    return `${globEscape(`${this.prefix}:{${version}`)}*`;
   }
 
-  history(version: string, userId: string): string {
-    return `${this.prefix}:${version}:hist:${userId}`;
+  entity(version: string, view: ViewName, id: string, buckets: number): string {
+    return `${this.prefix}:{${version}:${view}:${bucketOf(id, buckets)}}:${id}`;
+  }
+
+  history(version: string, userId: string, buckets: number): string {
+    return `${this.prefix}:{${version}:hist:${bucketOf(userId, buckets)}}:${userId}`;
+  }
+
+  /** The real-time keys of one user, all in the user's slot (KEYS order of the ingest script). */
+  realtime(userId: string): { recent: string; seen: string; last: string; events: string; dedup: string } {
+    const base = `${this.prefix}:rt:{${userId}}`;
+    return { recent: `${base}:recent`, seen: `${base}:seen`, last: `${base}:last`, events: `${base}:events`, dedup: `${base}:dedup` };
   }
 }
 
-/** Encodes a vector as float32 little-endian bytes. */
-export function encodeVector(values: ArrayLike<number>): Buffer {
-  const buf = Buffer.allocUnsafe(values.length * 4);
-  for (let i = 0; i < values.length; i++) buf.writeFloatLE(values[i] as number, i * 4);
+/** FNV-1a over the id's UTF-16 code units, modulo `buckets`: which hash tag an entity key gets. */
+export function bucketOf(id: string, buckets: number): number {
+  if (buckets === 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h % buckets;
+}
+
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Bytes before the values in an encoded entity: the write time, uint32 seconds. */
+const HEADER_BYTES = 4;
+
+/** Encodes an entity: write time (unix seconds, uint32 LE) then float32 LE values. */
+export function encodeEntity(values: ArrayLike<number>, writtenAtSec: number): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + values.length * 4);
+  buf.writeUInt32LE(writtenAtSec >>> 0, 0);
+  for (let i = 0; i < values.length; i++) buf.writeFloatLE(values[i] as number, HEADER_BYTES + i * 4);
   return buf;
 }
 
-/** Decodes float32 little-endian bytes; `width` guards against a foreign value. */
-export function decodeVector(buf: Buffer, width: number, key: string): Float32Array {
-  if (buf.length !== width * 4) throw new Error(`Redis value of ${key} has ${buf.length} bytes, expected ${width * 4}`);
-  const out = new Float32Array(width);
-  for (let i = 0; i < width; i++) out[i] = buf.readFloatLE(i * 4);
-  return out;
+/** Decodes {@link encodeEntity}'s bytes; `width` guards against a foreign value. */
+export function decodeEntity(buf: Buffer, width: number, key: string): { values: Float32Array; writtenAtSec: number } {
+  if (buf.length !== HEADER_BYTES + width * 4) {
+    throw new Error(`Redis value of ${key} has ${buf.length} bytes, expected ${HEADER_BYTES + width * 4}`);
+  }
+  // One copy into an aligned buffer (a Buffer's offset in its pool may not be a multiple of 4).
+  const values = LITTLE_ENDIAN ? new Float32Array(Uint8Array.prototype.slice.call(buf, HEADER_BYTES).buffer) : new Float32Array(width);
+  if (!LITTLE_ENDIAN) for (let i = 0; i < width; i++) values[i] = buf.readFloatLE(HEADER_BYTES + i * 4);
+  return { values, writtenAtSec: buf.readUInt32LE(0) };
 }

@@ -1,6 +1,7 @@
 import { AsyncHandlers, InvalidArgumentError, checkId, checkIdList } from '@recsys/grpc-kit';
 import { FeatureBatch, FeatureStoreServiceService } from '@recsys/proto';
 import type { FeatureBackend, FeatureRead } from './backend';
+import { validateEvents } from './realtime';
 
 /** Largest batch a GetOnlineFeatures call may read. */
 export const MAX_ENTITIES_PER_READ = 10_000;
@@ -15,10 +16,22 @@ export function toFeatureBatch(read: FeatureRead): FeatureBatch {
   };
 }
 
+/** Called once per read with how many values were defaulted, by reason. */
+export type DefaultsObserver = (view: string, reason: 'missing' | 'expired', values: number) => void;
+
+/** Counts the defaulted values of a read: values of expired entities apart from the rest. */
+export function countDefaults(read: FeatureRead, observe: DefaultsObserver): void {
+  const expiredValues = read.expired.length * read.columns.length;
+  const allMissing = read.columns.reduce((n, c) => n + c.missing.length, 0);
+  if (allMissing - expiredValues > 0) observe(read.view, 'missing', allMissing - expiredValues);
+  if (expiredValues > 0) observe(read.view, 'expired', expiredValues);
+}
+
 /** The gRPC handlers over the live backend. */
 export function featureStoreHandlers(
   backend: () => FeatureBackend,
   defaults: { maxRecentItems: number },
+  onDefaults: DefaultsObserver = () => {},
 ): AsyncHandlers<typeof FeatureStoreServiceService> {
   return {
     async getOnlineFeatures(req) {
@@ -26,7 +39,8 @@ export function featureStoreHandlers(
       const b = backend();
       const { view, features } = b.registry().resolve(req.featureView, req.featureNames);
       const read = await b.read(view, req.entityIds, features);
-      return { features: toFeatureBatch(read), snapshotVersion: b.version() };
+      countDefaults(read, onDefaults);
+      return { features: toFeatureBatch(read), snapshotVersion: b.version(), expiredEntityIndices: read.expired };
     },
     async getUserContext(req) {
       checkId('user_id', req.userId);
@@ -35,13 +49,37 @@ export function featureStoreHandlers(
       }
       const b = backend();
       const ctx = await b.userContext(req.userId, req.maxRecentItems || defaults.maxRecentItems);
+      countDefaults(ctx.features, onDefaults);
       return {
         recentItemIds: ctx.recent,
         seenItemIds: ctx.seen,
         userFeatures: toFeatureBatch(ctx.features),
         userKnown: ctx.known,
         snapshotVersion: b.version(),
+        realtime: {
+          counts: ctx.realtime.counts,
+          lastInteractionUnixMs: ctx.realtime.lastInteractionMs,
+          recentEventItemIds: ctx.realtime.recent,
+        },
       };
+    },
+    async listFeatureViews() {
+      const b = backend();
+      return {
+        views: b.registry().describe().map((v) => ({
+          name: v.name,
+          entity: v.entity,
+          features: v.features.map((f) => ({ name: f.name, type: f.type, defaultValue: f.default, description: f.description })),
+          ttlSeconds: v.ttlSeconds,
+          version: v.version,
+          description: v.description,
+        })),
+        snapshotVersion: b.version(),
+      };
+    },
+    async ingestEvents(req) {
+      const events = validateEvents(req.events, Date.now());
+      return backend().ingest(events);
     },
   };
 }

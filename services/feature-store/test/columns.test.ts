@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { columnsFromVectors } from '@recsys/feature-store/backend';
 import { FeatureRegistry } from '@recsys/feature-store/registry';
-import { decodeVector, encodeVector } from '@recsys/feature-store/redis-keys';
+import { RedisKeys, bucketOf, decodeEntity, encodeEntity } from '@recsys/feature-store/redis-keys';
 
 const views = {
   user: { name: 'user' as const, entity: 'user' as const, features: [{ name: 'activity', default: 0, description: '' }] },
@@ -30,19 +30,39 @@ describe('FeatureRegistry', () => {
 describe('columnsFromVectors', () => {
   it('builds columns, defaults unknown entities and NaN values, and lists them', () => {
     const reg = new FeatureRegistry(views);
-    const read = columnsFromVectors('item', [[1, 2000], undefined, [NaN, 2010]], reg.resolve('item', []).features);
+    const read = columnsFromVectors('item', [[1, 2000], undefined, [NaN, 2010], 'expired'], reg.resolve('item', []).features);
     expect(read.unknown).toEqual([1]);
+    expect(read.expired).toEqual([3]);
     expect(read.columns.map((c) => [c.name, Array.from(c.values), c.missing])).toEqual([
-      ['pop', [1, -1, -1], [1, 2]],
-      ['year', [2000, 1990, 2010], [1]],
+      ['pop', [1, -1, -1, -1], [1, 2, 3]],
+      ['year', [2000, 1990, 2010, 1990], [1, 3]],
     ]);
   });
 });
 
-describe('vector encoding', () => {
-  it('round-trips float32 and rejects a value of the wrong width', () => {
-    const buf = encodeVector([1.5, -2, 3.25]);
-    expect(Array.from(decodeVector(buf, 3, 'k'))).toEqual([1.5, -2, 3.25]);
-    expect(() => decodeVector(buf, 4, 'recsys:v:item:9')).toThrow(/recsys:v:item:9 has 12 bytes, expected 16/);
+describe('entity encoding', () => {
+  it('round-trips the write time and float32 values, and rejects a value of the wrong width', () => {
+    const buf = encodeEntity([1.5, -2, 3.25], 1_700_000_000);
+    const e = decodeEntity(buf, 3, 'k');
+    expect(Array.from(e.values)).toEqual([1.5, -2, 3.25]);
+    expect(e.writtenAtSec).toBe(1_700_000_000);
+    expect(() => decodeEntity(buf, 4, 'recsys:v:item:9')).toThrow(/recsys:v:item:9 has 16 bytes, expected 20/);
+  });
+});
+
+describe('key layout', () => {
+  const keys = new RedisKeys('p');
+  /** The hash tag Redis Cluster hashes: the text between the first { and the next }. */
+  const tag = (k: string) => /\{([^}]*)\}/.exec(k)?.[1];
+  it('puts every real-time key of a user under the user\'s hash tag (one slot per ingest script)', () => {
+    const rt = Object.values(keys.realtime('u42'));
+    expect(new Set(rt.map(tag))).toEqual(new Set(['u42']));
+  });
+  it('spreads entity keys over buckets, one tag per version, view and bucket', () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => String(i));
+    const tags = new Set(ids.map((id) => tag(keys.entity('v1', 'item', id, 16))));
+    expect(tags.size).toBe(16);
+    for (const id of ids) expect(tag(keys.entity('v1', 'item', id, 16))).toBe(`v1:item:${bucketOf(id, 16)}`);
+    expect(tag(keys.meta('v1'))).toBe('v1');
   });
 });

@@ -57,6 +57,7 @@ function fakeStages(over: Partial<Stages> = {}): Stages {
       userFeatures: { featureView: 'user', entityCount: 1, columns: [], unknownEntityIndices: [] },
       userKnown: true,
       snapshotVersion: 's1',
+      realtime: undefined,
     }),
     candidates: async (r) => {
       const ids = ['a', 'b', 'c', 'd', 'seen1'].filter((id) => !r.excludeItemIds.includes(id));

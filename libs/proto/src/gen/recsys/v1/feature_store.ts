@@ -38,6 +38,11 @@ export interface GetOnlineFeaturesResponse {
     | undefined;
   /** Version of the materialized snapshot that served the read. */
   snapshotVersion: string;
+  /**
+   * Indices of entities whose stored values were older than the view's TTL; their
+   * values are the declared defaults and are also listed in each column's missing_indices.
+   */
+  expiredEntityIndices: number[];
 }
 
 /** GetUserContextRequest asks for one user's context. */
@@ -62,6 +67,96 @@ export interface GetUserContextResponse {
   userKnown: boolean;
   /** Version of the materialized snapshot that served the read. */
   snapshotVersion: string;
+  /** Real-time features computed from ingested events. */
+  realtime: RealtimeFeatures | undefined;
+}
+
+/** RealtimeFeatures are a user's features kept up to date by IngestEvents. */
+export interface RealtimeFeatures {
+  /** Counts of the user's events over the trailing windows, one entry per window and type. */
+  counts: EventCount[];
+  /** Unix time in milliseconds of the user's latest event; 0 when there is none. */
+  lastInteractionUnixMs: number;
+  /** Items of ingested events, newest first (bounded); also at the front of recent_item_ids. */
+  recentEventItemIds: string[];
+}
+
+/** EventCount is the number of events of one type in one trailing window. */
+export interface EventCount {
+  /** Event type, e.g. "view", "click", "purchase". */
+  eventType: string;
+  /** Length of the trailing window in seconds. */
+  windowSeconds: number;
+  /** Events of that type within the window. */
+  count: number;
+}
+
+/** ListFeatureViewsRequest asks for the registry. */
+export interface ListFeatureViewsRequest {
+}
+
+/** ListFeatureViewsResponse lists every feature view of the live snapshot. */
+export interface ListFeatureViewsResponse {
+  /** The feature views. */
+  views: FeatureViewInfo[];
+  /** Version of the snapshot whose views these are. */
+  snapshotVersion: string;
+}
+
+/** FeatureViewInfo describes one feature view. */
+export interface FeatureViewInfo {
+  /** View name, e.g. "user" or "item". */
+  name: string;
+  /** Entity the view is keyed by. */
+  entity: string;
+  /** Features in storage order. */
+  features: FeatureInfo[];
+  /** Values older than this many seconds read as expired (default applied); 0 = never. */
+  ttlSeconds: number;
+  /** Version of the snapshot the view was loaded with. */
+  version: string;
+  /** What the view holds. */
+  description: string;
+}
+
+/** FeatureInfo describes one feature of a view. */
+export interface FeatureInfo {
+  /** Feature name, unique within its view. */
+  name: string;
+  /** Value type on the wire and in storage, e.g. "float32". */
+  type: string;
+  /** Value used when the entity or the value is missing or expired. */
+  defaultValue: number;
+  /** What the feature means. */
+  description: string;
+}
+
+/** IngestEventsRequest carries a batch of interaction events. */
+export interface IngestEventsRequest {
+  /** The events, in any order; at most 10000. */
+  events: InteractionEvent[];
+}
+
+/** InteractionEvent is one user-item interaction. */
+export interface InteractionEvent {
+  /** Client-chosen unique id; an event id seen before is skipped (retries are safe). */
+  eventId: string;
+  /** Opaque user id. */
+  userId: string;
+  /** Opaque item id. */
+  itemId: string;
+  /** Event type, e.g. "view", "click", "purchase" ([a-z][a-z0-9_]*, at most 32 bytes). */
+  eventType: string;
+  /** Unix time of the event in milliseconds; 0 means the time the store received it. */
+  eventTimeUnixMs: number;
+}
+
+/** IngestEventsResponse says what was applied. */
+export interface IngestEventsResponse {
+  /** Events applied now. */
+  applied: number;
+  /** Events skipped because their event id had already been applied. */
+  duplicates: number;
 }
 
 function createBaseGetOnlineFeaturesRequest(): GetOnlineFeaturesRequest {
@@ -178,7 +273,7 @@ export const GetOnlineFeaturesRequest: MessageFns<GetOnlineFeaturesRequest> = {
 };
 
 function createBaseGetOnlineFeaturesResponse(): GetOnlineFeaturesResponse {
-  return { features: undefined, snapshotVersion: "" };
+  return { features: undefined, snapshotVersion: "", expiredEntityIndices: [] };
 }
 
 export const GetOnlineFeaturesResponse: MessageFns<GetOnlineFeaturesResponse> = {
@@ -188,6 +283,13 @@ export const GetOnlineFeaturesResponse: MessageFns<GetOnlineFeaturesResponse> = 
     }
     if (message.snapshotVersion !== "") {
       writer.uint32(18).string(message.snapshotVersion);
+    }
+    if (message.expiredEntityIndices.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.expiredEntityIndices) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -221,6 +323,24 @@ export const GetOnlineFeaturesResponse: MessageFns<GetOnlineFeaturesResponse> = 
             message.snapshotVersion = reader.string();
             continue;
           }
+          case 3: {
+            if (tag === 24) {
+              message.expiredEntityIndices.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.expiredEntityIndices.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -241,6 +361,11 @@ export const GetOnlineFeaturesResponse: MessageFns<GetOnlineFeaturesResponse> = 
         : isSet(object.snapshot_version)
         ? globalThis.String(object.snapshot_version)
         : "",
+      expiredEntityIndices: globalThis.Array.isArray(object?.expiredEntityIndices)
+        ? object.expiredEntityIndices.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.expired_entity_indices)
+        ? object.expired_entity_indices.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -251,6 +376,9 @@ export const GetOnlineFeaturesResponse: MessageFns<GetOnlineFeaturesResponse> = 
     }
     if (message.snapshotVersion !== "") {
       obj.snapshotVersion = message.snapshotVersion;
+    }
+    if (message.expiredEntityIndices?.length) {
+      obj.expiredEntityIndices = message.expiredEntityIndices.map((e) => Math.round(e));
     }
     return obj;
   },
@@ -264,6 +392,7 @@ export const GetOnlineFeaturesResponse: MessageFns<GetOnlineFeaturesResponse> = 
       ? FeatureBatch.fromPartial(object.features)
       : undefined;
     message.snapshotVersion = object.snapshotVersion ?? "";
+    message.expiredEntityIndices = object.expiredEntityIndices?.map((e) => e) || [];
     return message;
   },
 };
@@ -362,7 +491,14 @@ export const GetUserContextRequest: MessageFns<GetUserContextRequest> = {
 };
 
 function createBaseGetUserContextResponse(): GetUserContextResponse {
-  return { recentItemIds: [], seenItemIds: [], userFeatures: undefined, userKnown: false, snapshotVersion: "" };
+  return {
+    recentItemIds: [],
+    seenItemIds: [],
+    userFeatures: undefined,
+    userKnown: false,
+    snapshotVersion: "",
+    realtime: undefined,
+  };
 }
 
 export const GetUserContextResponse: MessageFns<GetUserContextResponse> = {
@@ -381,6 +517,9 @@ export const GetUserContextResponse: MessageFns<GetUserContextResponse> = {
     }
     if (message.snapshotVersion !== "") {
       writer.uint32(42).string(message.snapshotVersion);
+    }
+    if (message.realtime !== undefined) {
+      RealtimeFeatures.encode(message.realtime, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -438,6 +577,14 @@ export const GetUserContextResponse: MessageFns<GetUserContextResponse> = {
             message.snapshotVersion = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.realtime = RealtimeFeatures.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -477,6 +624,7 @@ export const GetUserContextResponse: MessageFns<GetUserContextResponse> = {
         : isSet(object.snapshot_version)
         ? globalThis.String(object.snapshot_version)
         : "",
+      realtime: isSet(object.realtime) ? RealtimeFeatures.fromJSON(object.realtime) : undefined,
     };
   },
 
@@ -497,6 +645,9 @@ export const GetUserContextResponse: MessageFns<GetUserContextResponse> = {
     if (message.snapshotVersion !== "") {
       obj.snapshotVersion = message.snapshotVersion;
     }
+    if (message.realtime !== undefined) {
+      obj.realtime = RealtimeFeatures.toJSON(message.realtime);
+    }
     return obj;
   },
 
@@ -512,6 +663,953 @@ export const GetUserContextResponse: MessageFns<GetUserContextResponse> = {
       : undefined;
     message.userKnown = object.userKnown ?? false;
     message.snapshotVersion = object.snapshotVersion ?? "";
+    message.realtime = (object.realtime !== undefined && object.realtime !== null)
+      ? RealtimeFeatures.fromPartial(object.realtime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRealtimeFeatures(): RealtimeFeatures {
+  return { counts: [], lastInteractionUnixMs: 0, recentEventItemIds: [] };
+}
+
+export const RealtimeFeatures: MessageFns<RealtimeFeatures> = {
+  encode(message: RealtimeFeatures, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.counts) {
+      EventCount.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.lastInteractionUnixMs !== 0) {
+      writer.uint32(16).int64(message.lastInteractionUnixMs);
+    }
+    for (const v of message.recentEventItemIds) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RealtimeFeatures {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRealtimeFeatures();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.counts.push(EventCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.lastInteractionUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.recentEventItemIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RealtimeFeatures {
+    return {
+      counts: globalThis.Array.isArray(object?.counts) ? object.counts.map((e: any) => EventCount.fromJSON(e)) : [],
+      lastInteractionUnixMs: isSet(object.lastInteractionUnixMs)
+        ? globalThis.Number(object.lastInteractionUnixMs)
+        : isSet(object.last_interaction_unix_ms)
+        ? globalThis.Number(object.last_interaction_unix_ms)
+        : 0,
+      recentEventItemIds: globalThis.Array.isArray(object?.recentEventItemIds)
+        ? object.recentEventItemIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.recent_event_item_ids)
+        ? object.recent_event_item_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RealtimeFeatures): unknown {
+    const obj: any = {};
+    if (message.counts?.length) {
+      obj.counts = message.counts.map((e) => EventCount.toJSON(e));
+    }
+    if (message.lastInteractionUnixMs !== 0) {
+      obj.lastInteractionUnixMs = Math.round(message.lastInteractionUnixMs);
+    }
+    if (message.recentEventItemIds?.length) {
+      obj.recentEventItemIds = message.recentEventItemIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RealtimeFeatures>): RealtimeFeatures {
+    return RealtimeFeatures.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RealtimeFeatures>): RealtimeFeatures {
+    const message = createBaseRealtimeFeatures();
+    message.counts = object.counts?.map((e) => EventCount.fromPartial(e)) || [];
+    message.lastInteractionUnixMs = object.lastInteractionUnixMs ?? 0;
+    message.recentEventItemIds = object.recentEventItemIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseEventCount(): EventCount {
+  return { eventType: "", windowSeconds: 0, count: 0 };
+}
+
+export const EventCount: MessageFns<EventCount> = {
+  encode(message: EventCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventType !== "") {
+      writer.uint32(10).string(message.eventType);
+    }
+    if (message.windowSeconds !== 0) {
+      writer.uint32(16).uint32(message.windowSeconds);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventType = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.windowSeconds = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventCount {
+    return {
+      eventType: isSet(object.eventType)
+        ? globalThis.String(object.eventType)
+        : isSet(object.event_type)
+        ? globalThis.String(object.event_type)
+        : "",
+      windowSeconds: isSet(object.windowSeconds)
+        ? globalThis.Number(object.windowSeconds)
+        : isSet(object.window_seconds)
+        ? globalThis.Number(object.window_seconds)
+        : 0,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: EventCount): unknown {
+    const obj: any = {};
+    if (message.eventType !== "") {
+      obj.eventType = message.eventType;
+    }
+    if (message.windowSeconds !== 0) {
+      obj.windowSeconds = Math.round(message.windowSeconds);
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EventCount>): EventCount {
+    return EventCount.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EventCount>): EventCount {
+    const message = createBaseEventCount();
+    message.eventType = object.eventType ?? "";
+    message.windowSeconds = object.windowSeconds ?? 0;
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseListFeatureViewsRequest(): ListFeatureViewsRequest {
+  return {};
+}
+
+export const ListFeatureViewsRequest: MessageFns<ListFeatureViewsRequest> = {
+  encode(_: ListFeatureViewsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFeatureViewsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFeatureViewsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListFeatureViewsRequest {
+    return {};
+  },
+
+  toJSON(_: ListFeatureViewsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListFeatureViewsRequest>): ListFeatureViewsRequest {
+    return ListFeatureViewsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListFeatureViewsRequest>): ListFeatureViewsRequest {
+    const message = createBaseListFeatureViewsRequest();
+    return message;
+  },
+};
+
+function createBaseListFeatureViewsResponse(): ListFeatureViewsResponse {
+  return { views: [], snapshotVersion: "" };
+}
+
+export const ListFeatureViewsResponse: MessageFns<ListFeatureViewsResponse> = {
+  encode(message: ListFeatureViewsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.views) {
+      FeatureViewInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.snapshotVersion !== "") {
+      writer.uint32(18).string(message.snapshotVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFeatureViewsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFeatureViewsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.views.push(FeatureViewInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snapshotVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFeatureViewsResponse {
+    return {
+      views: globalThis.Array.isArray(object?.views) ? object.views.map((e: any) => FeatureViewInfo.fromJSON(e)) : [],
+      snapshotVersion: isSet(object.snapshotVersion)
+        ? globalThis.String(object.snapshotVersion)
+        : isSet(object.snapshot_version)
+        ? globalThis.String(object.snapshot_version)
+        : "",
+    };
+  },
+
+  toJSON(message: ListFeatureViewsResponse): unknown {
+    const obj: any = {};
+    if (message.views?.length) {
+      obj.views = message.views.map((e) => FeatureViewInfo.toJSON(e));
+    }
+    if (message.snapshotVersion !== "") {
+      obj.snapshotVersion = message.snapshotVersion;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListFeatureViewsResponse>): ListFeatureViewsResponse {
+    return ListFeatureViewsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListFeatureViewsResponse>): ListFeatureViewsResponse {
+    const message = createBaseListFeatureViewsResponse();
+    message.views = object.views?.map((e) => FeatureViewInfo.fromPartial(e)) || [];
+    message.snapshotVersion = object.snapshotVersion ?? "";
+    return message;
+  },
+};
+
+function createBaseFeatureViewInfo(): FeatureViewInfo {
+  return { name: "", entity: "", features: [], ttlSeconds: 0, version: "", description: "" };
+}
+
+export const FeatureViewInfo: MessageFns<FeatureViewInfo> = {
+  encode(message: FeatureViewInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.entity !== "") {
+      writer.uint32(18).string(message.entity);
+    }
+    for (const v of message.features) {
+      FeatureInfo.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(32).uint32(message.ttlSeconds);
+    }
+    if (message.version !== "") {
+      writer.uint32(42).string(message.version);
+    }
+    if (message.description !== "") {
+      writer.uint32(50).string(message.description);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeatureViewInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeatureViewInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entity = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.features.push(FeatureInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FeatureViewInfo {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      entity: isSet(object.entity) ? globalThis.String(object.entity) : "",
+      features: globalThis.Array.isArray(object?.features)
+        ? object.features.map((e: any) => FeatureInfo.fromJSON(e))
+        : [],
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+    };
+  },
+
+  toJSON(message: FeatureViewInfo): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.entity !== "") {
+      obj.entity = message.entity;
+    }
+    if (message.features?.length) {
+      obj.features = message.features.map((e) => FeatureInfo.toJSON(e));
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FeatureViewInfo>): FeatureViewInfo {
+    return FeatureViewInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FeatureViewInfo>): FeatureViewInfo {
+    const message = createBaseFeatureViewInfo();
+    message.name = object.name ?? "";
+    message.entity = object.entity ?? "";
+    message.features = object.features?.map((e) => FeatureInfo.fromPartial(e)) || [];
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.version = object.version ?? "";
+    message.description = object.description ?? "";
+    return message;
+  },
+};
+
+function createBaseFeatureInfo(): FeatureInfo {
+  return { name: "", type: "", defaultValue: 0, description: "" };
+}
+
+export const FeatureInfo: MessageFns<FeatureInfo> = {
+  encode(message: FeatureInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    if (message.defaultValue !== 0) {
+      writer.uint32(29).float(message.defaultValue);
+    }
+    if (message.description !== "") {
+      writer.uint32(34).string(message.description);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FeatureInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFeatureInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 29) {
+              break;
+            }
+
+            message.defaultValue = reader.float();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FeatureInfo {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      defaultValue: isSet(object.defaultValue)
+        ? globalThis.Number(object.defaultValue)
+        : isSet(object.default_value)
+        ? globalThis.Number(object.default_value)
+        : 0,
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+    };
+  },
+
+  toJSON(message: FeatureInfo): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.defaultValue !== 0) {
+      obj.defaultValue = floatToJson(message.defaultValue);
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FeatureInfo>): FeatureInfo {
+    return FeatureInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FeatureInfo>): FeatureInfo {
+    const message = createBaseFeatureInfo();
+    message.name = object.name ?? "";
+    message.type = object.type ?? "";
+    message.defaultValue = object.defaultValue ?? 0;
+    message.description = object.description ?? "";
+    return message;
+  },
+};
+
+function createBaseIngestEventsRequest(): IngestEventsRequest {
+  return { events: [] };
+}
+
+export const IngestEventsRequest: MessageFns<IngestEventsRequest> = {
+  encode(message: IngestEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      InteractionEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IngestEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIngestEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(InteractionEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IngestEventsRequest {
+    return {
+      events: globalThis.Array.isArray(object?.events)
+        ? object.events.map((e: any) => InteractionEvent.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: IngestEventsRequest): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => InteractionEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IngestEventsRequest>): IngestEventsRequest {
+    return IngestEventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IngestEventsRequest>): IngestEventsRequest {
+    const message = createBaseIngestEventsRequest();
+    message.events = object.events?.map((e) => InteractionEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInteractionEvent(): InteractionEvent {
+  return { eventId: "", userId: "", itemId: "", eventType: "", eventTimeUnixMs: 0 };
+}
+
+export const InteractionEvent: MessageFns<InteractionEvent> = {
+  encode(message: InteractionEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.itemId !== "") {
+      writer.uint32(26).string(message.itemId);
+    }
+    if (message.eventType !== "") {
+      writer.uint32(34).string(message.eventType);
+    }
+    if (message.eventTimeUnixMs !== 0) {
+      writer.uint32(40).int64(message.eventTimeUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InteractionEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInteractionEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.itemId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.eventType = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.eventTimeUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InteractionEvent {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      itemId: isSet(object.itemId)
+        ? globalThis.String(object.itemId)
+        : isSet(object.item_id)
+        ? globalThis.String(object.item_id)
+        : "",
+      eventType: isSet(object.eventType)
+        ? globalThis.String(object.eventType)
+        : isSet(object.event_type)
+        ? globalThis.String(object.event_type)
+        : "",
+      eventTimeUnixMs: isSet(object.eventTimeUnixMs)
+        ? globalThis.Number(object.eventTimeUnixMs)
+        : isSet(object.event_time_unix_ms)
+        ? globalThis.Number(object.event_time_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: InteractionEvent): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.itemId !== "") {
+      obj.itemId = message.itemId;
+    }
+    if (message.eventType !== "") {
+      obj.eventType = message.eventType;
+    }
+    if (message.eventTimeUnixMs !== 0) {
+      obj.eventTimeUnixMs = Math.round(message.eventTimeUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InteractionEvent>): InteractionEvent {
+    return InteractionEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InteractionEvent>): InteractionEvent {
+    const message = createBaseInteractionEvent();
+    message.eventId = object.eventId ?? "";
+    message.userId = object.userId ?? "";
+    message.itemId = object.itemId ?? "";
+    message.eventType = object.eventType ?? "";
+    message.eventTimeUnixMs = object.eventTimeUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseIngestEventsResponse(): IngestEventsResponse {
+  return { applied: 0, duplicates: 0 };
+}
+
+export const IngestEventsResponse: MessageFns<IngestEventsResponse> = {
+  encode(message: IngestEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applied !== 0) {
+      writer.uint32(8).uint32(message.applied);
+    }
+    if (message.duplicates !== 0) {
+      writer.uint32(16).uint32(message.duplicates);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IngestEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIngestEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.applied = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicates = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IngestEventsResponse {
+    return {
+      applied: isSet(object.applied) ? globalThis.Number(object.applied) : 0,
+      duplicates: isSet(object.duplicates) ? globalThis.Number(object.duplicates) : 0,
+    };
+  },
+
+  toJSON(message: IngestEventsResponse): unknown {
+    const obj: any = {};
+    if (message.applied !== 0) {
+      obj.applied = Math.round(message.applied);
+    }
+    if (message.duplicates !== 0) {
+      obj.duplicates = Math.round(message.duplicates);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<IngestEventsResponse>): IngestEventsResponse {
+    return IngestEventsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<IngestEventsResponse>): IngestEventsResponse {
+    const message = createBaseIngestEventsResponse();
+    message.applied = object.applied ?? 0;
+    message.duplicates = object.duplicates ?? 0;
     return message;
   },
 };
@@ -546,6 +1644,35 @@ export const FeatureStoreServiceService = {
       Buffer.from(GetUserContextResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetUserContextResponse => GetUserContextResponse.decode(value),
   },
+  /**
+   * ListFeatureViews is the registry: every feature view of the live snapshot with its
+   * entity, features (type, default, description), TTL and version.
+   */
+  listFeatureViews: {
+    path: "/recsys.v1.FeatureStoreService/ListFeatureViews" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListFeatureViewsRequest): Buffer =>
+      Buffer.from(ListFeatureViewsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListFeatureViewsRequest => ListFeatureViewsRequest.decode(value),
+    responseSerialize: (value: ListFeatureViewsResponse): Buffer =>
+      Buffer.from(ListFeatureViewsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListFeatureViewsResponse => ListFeatureViewsResponse.decode(value),
+  },
+  /**
+   * IngestEvents applies a batch of interaction events to the real-time features (recent
+   * items, counts over windows, last interaction time, seen set). Idempotent per event id.
+   */
+  ingestEvents: {
+    path: "/recsys.v1.FeatureStoreService/IngestEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: IngestEventsRequest): Buffer => Buffer.from(IngestEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): IngestEventsRequest => IngestEventsRequest.decode(value),
+    responseSerialize: (value: IngestEventsResponse): Buffer =>
+      Buffer.from(IngestEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): IngestEventsResponse => IngestEventsResponse.decode(value),
+  },
 } as const;
 
 export interface FeatureStoreServiceServer extends UntypedServiceImplementation {
@@ -556,6 +1683,16 @@ export interface FeatureStoreServiceServer extends UntypedServiceImplementation 
    * recent items, the items to exclude as already seen, and the user's features.
    */
   getUserContext: handleUnaryCall<GetUserContextRequest, GetUserContextResponse>;
+  /**
+   * ListFeatureViews is the registry: every feature view of the live snapshot with its
+   * entity, features (type, default, description), TTL and version.
+   */
+  listFeatureViews: handleUnaryCall<ListFeatureViewsRequest, ListFeatureViewsResponse>;
+  /**
+   * IngestEvents applies a batch of interaction events to the real-time features (recent
+   * items, counts over windows, last interaction time, seen set). Idempotent per event id.
+   */
+  ingestEvents: handleUnaryCall<IngestEventsRequest, IngestEventsResponse>;
 }
 
 export interface FeatureStoreServiceClient extends Client {
@@ -594,6 +1731,44 @@ export interface FeatureStoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetUserContextResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * ListFeatureViews is the registry: every feature view of the live snapshot with its
+   * entity, features (type, default, description), TTL and version.
+   */
+  listFeatureViews(
+    request: ListFeatureViewsRequest,
+    callback: (error: ServiceError | null, response: ListFeatureViewsResponse) => void,
+  ): ClientUnaryCall;
+  listFeatureViews(
+    request: ListFeatureViewsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListFeatureViewsResponse) => void,
+  ): ClientUnaryCall;
+  listFeatureViews(
+    request: ListFeatureViewsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListFeatureViewsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * IngestEvents applies a batch of interaction events to the real-time features (recent
+   * items, counts over windows, last interaction time, seen set). Idempotent per event id.
+   */
+  ingestEvents(
+    request: IngestEventsRequest,
+    callback: (error: ServiceError | null, response: IngestEventsResponse) => void,
+  ): ClientUnaryCall;
+  ingestEvents(
+    request: IngestEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IngestEventsResponse) => void,
+  ): ClientUnaryCall;
+  ingestEvents(
+    request: IngestEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IngestEventsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const FeatureStoreServiceClient = makeGenericClientConstructor(
@@ -605,6 +1780,10 @@ export const FeatureStoreServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 type DeepPartial<T> = T extends Builtin ? T
@@ -612,6 +1791,17 @@ type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
