@@ -34,7 +34,7 @@ describe('a service with a bad artifact refuses to start', () => {
   it('ranker: corrupt ranker.onnx (hash mismatch) → exit 1 naming the file', async () => {
     const file = path.join(tmp, 'ranker.onnx');
     const bytes = fs.readFileSync(file);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
     fs.writeFileSync(file, bytes);
     const message = await startFailure('ranker', {});
     expect(message).toMatch(/exited before it was SERVING \(code 1/);
