@@ -130,7 +130,7 @@ export function renderOverlay(overlay: string): K8sObject[] {
 export function parseManifests(text: string): K8sObject[] {
   const objects: K8sObject[] = [];
   for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) throw new Error(`invalid YAML: ${doc.errors[0].message}`);
+    if (doc.errors.length > 0) throw new Error(`invalid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
     const value = doc.toJS() as K8sObject | null;
     if (value) objects.push(value);
   }
@@ -199,9 +199,10 @@ export function containerEnv(objects: K8sObject[], c: Container, where: string, 
 
 /** The value a service will use for `name`: what the manifest sets, else the spec default. */
 export function effective(spec: ConfigSpec, env: Map<string, string | { secret: string }>, name: string): unknown {
+  const setting = spec[name];
+  if (!setting) throw new Error(`${name} is not in the service's config spec`);
   const raw = env.get(name);
-  if (typeof raw === 'string') return spec[name].parse(raw);
-  return spec[name].default;
+  return typeof raw === 'string' ? setting.parse(raw) : setting.default;
 }
 
 function matches(selector: LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
@@ -389,15 +390,18 @@ export function checkServicePorts(objects: K8sObject[], specs: Record<string, Co
  */
 export function checkGatewayAddresses(objects: K8sObject[], specs: Record<string, ConfigSpec>, callees: Record<string, string>): string[] {
   const problems: string[] = [];
+  const gatewaySpec = specs.gateway;
+  if (!gatewaySpec) return ['no gateway config spec'];
   for (const w of workloads(objects)) {
     for (const c of w.template.spec.containers) {
       if (meshServiceOf(c) !== 'gateway') continue;
       const where = `${ref(w)} container ${c.name}`;
       const env = containerEnv(objects, c, where, problems);
       for (const [variable, callee] of Object.entries(callees)) {
-        const value = String(effective(specs.gateway, env, variable));
+        const value = String(effective(gatewaySpec, env, variable));
         const m = /^dns:(?:\/\/\/)?([a-z0-9-]+):(\d+)$/.exec(value);
-        if (!m) {
+        const calleeSpec = specs[callee];
+        if (!m?.[1] || !calleeSpec) {
           problems.push(`${where}: ${variable}=${value} is not dns:<service>:<port>`);
           continue;
         }
@@ -413,7 +417,7 @@ export function checkGatewayAddresses(objects: K8sObject[], specs: Record<string
         const runsCallee = pods.flatMap((x) => x.template.spec.containers).filter((x) => meshServiceOf(x) === callee);
         if (runsCallee.length === 0) problems.push(`${where}: ${variable} names Service ${m[1]}, whose pods do not run ${callee}`);
         for (const cc of runsCallee) {
-          const port = effective(specs[callee], containerEnv(objects, cc, where, problems), 'GRPC_PORT');
+          const port = effective(calleeSpec, containerEnv(objects, cc, where, problems), 'GRPC_PORT');
           if (Number(m[2]) !== port) problems.push(`${where}: ${variable} uses port ${m[2]}, but ${callee} listens on GRPC_PORT ${String(port)}`);
         }
       }

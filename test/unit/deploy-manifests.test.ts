@@ -5,7 +5,9 @@
  * it can fail.
  */
 import {
+  Container,
   K8sObject,
+  Workload,
   admittedEdges,
   checkConfig,
   checkContainers,
@@ -37,7 +39,21 @@ const REQUIRED: Record<string, string[]> = {
 const CALLEES = { CANDIDATE_GENERATOR_ADDR: 'candidate-generator', FEATURE_STORE_ADDR: 'feature-store', RANKER_ADDR: 'ranker' };
 
 const OVERLAYS = ['dev', 'prod'] as const;
-const rendered: Record<string, K8sObject[]> = {};
+const cache = new Map<string, K8sObject[]>();
+
+/** The overlay's rendered objects (rendered once, in beforeAll). */
+function rendered(overlay: string): K8sObject[] {
+  const objects = cache.get(overlay);
+  if (!objects) throw new Error(`overlay ${overlay} was not rendered`);
+  return objects;
+}
+
+/** The first (main) container of a workload. */
+function main(w: Workload): Container {
+  const c = w.template.spec.containers[0];
+  if (!c) throw new Error(`${ref(w)} has no container`);
+  return c;
+}
 
 function clone(objects: K8sObject[]): K8sObject[] {
   return JSON.parse(JSON.stringify(objects)) as K8sObject[];
@@ -50,7 +66,7 @@ function deployment(objects: K8sObject[], name: string) {
 }
 
 function configMapOf(objects: K8sObject[], service: string): K8sObject {
-  const name = deployment(objects, service).template.spec.containers[0].envFrom?.[0].configMapRef?.name;
+  const name = main(deployment(objects, service)).envFrom?.[0]?.configMapRef?.name;
   const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name);
   if (!cm?.data) throw new Error(`${service} has no ConfigMap`);
   return cm;
@@ -59,23 +75,23 @@ function configMapOf(objects: K8sObject[], service: string): K8sObject {
 /** Variables the materialize CLI reads: its `process.env.X` uses. */
 function materializeCliVariables(): Set<string> {
   const src = readRepoFile('services/feature-store/src/materialize-cli.ts');
-  return new Set([...src.matchAll(/process\.env\.([A-Z0-9_]+)/g)].map((m) => m[1]));
+  return new Set([...src.matchAll(/process\.env\.([A-Z0-9_]+)/g)].map((m) => m[1] ?? ''));
 }
 
 beforeAll(() => {
-  for (const o of OVERLAYS) rendered[o] = renderOverlay(o);
+  for (const o of OVERLAYS) cache.set(o, renderOverlay(o));
 });
 
 describe.each(OVERLAYS)('overlay %s', (overlay) => {
   it('renders the four services, each with a ServiceAccount, a Service with a grpc port and a Deployment', () => {
-    const objects = rendered[overlay];
+    const objects = rendered(overlay);
     for (const s of MESH) {
       expect(objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === s)).toBeDefined();
       const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === s);
       expect((svc?.spec as { ports: { name: string }[] }).ports.map((p) => p.name)).toContain('grpc');
       const w = deployment(objects, s);
-      expect(meshServiceOf(w.template.spec.containers[0])).toBe(s);
-      expect(w.template.spec.containers[0].image).not.toMatch(/:latest$/);
+      expect(meshServiceOf(main(w))).toBe(s);
+      expect(main(w).image).not.toMatch(/:latest$/);
     }
     // Every object lands in the overlay's namespace.
     const namespaces = new Set(objects.map((o) => o.metadata.namespace));
@@ -83,57 +99,57 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
   });
 
   it('every container has requests/limits, runs non-root, read-only, no capabilities, seccomp RuntimeDefault; servers have all three probes', () => {
-    expect(checkContainers(rendered[overlay])).toEqual([]);
+    expect(checkContainers(rendered(overlay))).toEqual([]);
   });
 
   it('mesh containers probe their GRPC_PORT natively and their shutdown fits the grace period', () => {
-    expect(checkMeshContainers(rendered[overlay], SERVICE_CONFIGS)).toEqual([]);
+    expect(checkMeshContainers(rendered(overlay), SERVICE_CONFIGS)).toEqual([]);
   });
 
   it('every Service port reaches a container port the service really listens on', () => {
-    expect(checkServicePorts(rendered[overlay], SERVICE_CONFIGS)).toEqual([]);
+    expect(checkServicePorts(rendered(overlay), SERVICE_CONFIGS)).toEqual([]);
   });
 
   it('manifests set only variables the services read, with values the services accept', () => {
-    expect(checkConfig(rendered[overlay], SERVICE_CONFIGS, REQUIRED)).toEqual([]);
+    expect(checkConfig(rendered(overlay), SERVICE_CONFIGS, REQUIRED)).toEqual([]);
   });
 
   it('the gateway reaches each callee through a headless Service on the callee GRPC_PORT', () => {
-    expect(checkGatewayAddresses(rendered[overlay], SERVICE_CONFIGS, CALLEES)).toEqual([]);
+    expect(checkGatewayAddresses(rendered(overlay), SERVICE_CONFIGS, CALLEES)).toEqual([]);
   });
 
   it('the materialize Job sets only what the materialize CLI reads, with the Redis URL from a Secret', () => {
-    const job = workloads(rendered[overlay]).find((w) => w.kind === 'Job');
+    const job = workloads(rendered(overlay)).find((w) => w.kind === 'Job');
     expect(job).toBeDefined();
-    const c = job!.template.spec.containers[0];
+    const c = main(job!);
     expect(c.args).toEqual(['services/feature-store/dist/materialize-cli.js']);
     const problems: string[] = [];
-    const env = containerEnv(rendered[overlay], c, ref(job!), problems);
+    const env = containerEnv(rendered(overlay), c, ref(job!), problems);
     expect(problems).toEqual([]);
     const reads = materializeCliVariables();
     expect(reads.size).toBeGreaterThan(0);
     for (const name of env.keys()) expect([name, reads.has(name)]).toEqual([name, true]);
     expect(env.get('REDIS_URL')).toEqual({ secret: 'recsys-redis/url' });
     // Same artifacts mount path as the services that read artifacts.
-    const rankerEnv = containerEnv(rendered[overlay], deployment(rendered[overlay], 'ranker').template.spec.containers[0], 'ranker', problems);
+    const rankerEnv = containerEnv(rendered(overlay), main(deployment(rendered(overlay), 'ranker')), 'ranker', problems);
     expect(env.get('ARTIFACTS_DIR')).toBe(rankerEnv.get('ARTIFACTS_DIR'));
   });
 
   it('artifact readers get the artifact image through an init container into the mounted ARTIFACTS_DIR', () => {
-    for (const w of workloads(rendered[overlay]).filter((x) => x.name !== 'redis')) {
-      const main = w.template.spec.containers[0];
+    for (const w of workloads(rendered(overlay)).filter((x) => x.name !== 'redis')) {
+      const c = main(w);
       const problems: string[] = [];
-      const env = containerEnv(rendered[overlay], main, ref(w), problems);
+      const env = containerEnv(rendered(overlay), c, ref(w), problems);
       const dir = env.get('ARTIFACTS_DIR');
       const backend = env.get('FEATURE_STORE_BACKEND');
-      if (backend === 'redis' || meshServiceOf(main) === 'gateway') {
+      if (backend === 'redis' || meshServiceOf(c) === 'gateway') {
         expect([ref(w), dir]).toEqual([ref(w), undefined]);
         continue;
       }
       expect([ref(w), typeof dir]).toEqual([ref(w), 'string']);
       const init = (w.template.spec.initContainers ?? []).find((c) => c.name === 'artifacts');
       expect(init?.command?.join(' ')).toBe(`cp -R /artifacts/. ${String(dir)}/`);
-      const mounts = (main as unknown as { volumeMounts: { mountPath: string; readOnly?: boolean }[] }).volumeMounts;
+      const mounts = (c as unknown as { volumeMounts: { mountPath: string; readOnly?: boolean }[] }).volumeMounts;
       expect(mounts).toContainEqual(expect.objectContaining({ mountPath: dir, readOnly: true }));
     }
   });
@@ -141,20 +157,20 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
 
 describe('dev overlay', () => {
   it('runs one replica of each service and an in-cluster Redis whose password comes from a Secret', () => {
-    const objects = rendered.dev;
+    const objects = rendered('dev');
     for (const s of MESH) expect([s, (deployment(objects, s).object.spec as { replicas?: number }).replicas ?? 1]).toEqual([s, 1]);
     const redis = workloads(objects).find((w) => w.kind === 'StatefulSet' && w.name === 'redis');
     expect(redis).toBeDefined();
-    const env = containerEnv(objects, redis!.template.spec.containers[0], 'redis', []);
+    const env = containerEnv(objects, main(redis!), 'redis', []);
     expect(env.get('REDIS_PASSWORD')).toEqual({ secret: 'recsys-redis/password' });
-    expect(redis!.template.spec.containers[0].args).toContain('$(REDIS_PASSWORD)');
+    expect(main(redis!).args).toContain('$(REDIS_PASSWORD)');
     expect(objects.filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
   });
 });
 
 describe('prod overlay', () => {
   it('every service has an HPA with at least 2 replicas (and no fixed count to fight it), a PDB and topology spread', () => {
-    const objects = rendered.prod;
+    const objects = rendered('prod');
     for (const s of MESH) {
       const d = deployment(objects, s);
       expect([s, (d.object.spec as { replicas?: number }).replicas]).toEqual([s, undefined]);
@@ -172,10 +188,10 @@ describe('prod overlay', () => {
 
   it('NetworkPolicies admit exactly the call graph: anyone → gateway, gateway → the three services, feature store → Redis', () => {
     // prod brings no Redis of its own: evaluate the policies with the dev overlay's Redis pod.
-    const redis = policyPods(rendered.dev).filter((p) => p.name === 'redis');
+    const redis = policyPods(rendered('dev')).filter((p) => p.name === 'redis');
     expect(redis).toHaveLength(1);
-    const pods = [...policyPods(rendered.prod), ...redis, UNLISTED];
-    expect(admittedEdges(rendered.prod, pods)).toEqual(expectedEdges(pods.map((p) => p.name)));
+    const pods = [...policyPods(rendered('prod')), ...redis, UNLISTED];
+    expect(admittedEdges(rendered('prod'), pods)).toEqual(expectedEdges(pods.map((p) => p.name)));
   });
 });
 
@@ -192,7 +208,7 @@ function expectedEdges(podNames: string[]): string[] {
 
 describe('the checks fail on broken manifests', () => {
   const broken = (mutate: (objects: K8sObject[]) => void): K8sObject[] => {
-    const objects = clone(rendered.prod);
+    const objects = clone(rendered('prod'));
     mutate(objects);
     return objects;
   };
@@ -200,12 +216,12 @@ describe('the checks fail on broken manifests', () => {
 
   it('a missing probe, limit, read-only root or dropped capability is reported', () => {
     const objects = broken((o) => {
-      const c = ranker(o).containers[0];
+      const c = main(deployment(o, 'ranker'));
       delete c.readinessProbe;
       delete c.resources!.limits!.memory;
       c.securityContext!.readOnlyRootFilesystem = false;
       c.securityContext!.capabilities = { drop: [] };
-      ranker(o).initContainers![0].securityContext!.runAsNonRoot = false;
+      ranker(o).initContainers![0]!.securityContext!.runAsNonRoot = false;
     });
     const problems = checkContainers(objects);
     expect(problems).toEqual(
@@ -235,7 +251,8 @@ describe('the checks fail on broken manifests', () => {
   it('a Service targetPort that is no container port is reported', () => {
     const objects = broken((o) => {
       const svc = o.find((x) => x.kind === 'Service' && x.metadata.name === 'feature-store')!;
-      (svc.spec as { ports: { targetPort: string }[] }).ports[1].targetPort = 'prometheus';
+      const metrics = (svc.spec as { ports: { name: string; targetPort: string }[] }).ports.find((p) => p.name === 'metrics')!;
+      metrics.targetPort = 'prometheus';
     });
     expect(checkServicePorts(objects, SERVICE_CONFIGS)).toEqual(['Service/feature-store port metrics → Deployment/feature-store: targetPort prometheus is not a container port']);
   });
@@ -245,7 +262,7 @@ describe('the checks fail on broken manifests', () => {
       configMapOf(o, 'ranker').data!.ORT_THREADS = '2';
       configMapOf(o, 'ranker').data!.MAX_CANDIDATES = '0';
       delete configMapOf(o, 'candidate-generator').data!.ARTIFACTS_DIR;
-      const fs = deployment(o, 'feature-store').template.spec.containers[0];
+      const fs = main(deployment(o, 'feature-store'));
       fs.env = [{ name: 'REDIS_URL', value: 'redis://:hunter2@redis:6379/0' }];
     });
     expect(checkConfig(objects, SERVICE_CONFIGS, REQUIRED).sort()).toEqual(
@@ -282,7 +299,7 @@ describe('the checks fail on broken manifests', () => {
   });
 
   it('a NetworkPolicy that opens the ranker to everyone, or a missing default deny, changes the admitted edges', () => {
-    const redis = policyPods(rendered.dev).filter((p) => p.name === 'redis');
+    const redis = policyPods(rendered('dev')).filter((p) => p.name === 'redis');
     const open = broken((o) => {
       const p = o.find((x) => x.kind === 'NetworkPolicy' && x.metadata.name === 'ranker-ingress')!;
       (p.spec as { ingress: unknown[] }).ingress.push({ ports: [{ port: 50054 }] });
