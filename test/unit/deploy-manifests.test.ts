@@ -282,8 +282,8 @@ describe('the checks fail on broken manifests', () => {
     });
     expect(checkMeshContainers(objects, SERVICE_CONFIGS).sort()).toEqual(
       [
-        'Deployment/ranker container ranker: terminationGracePeriodSeconds 10 s does not exceed preStop 3000 ms + SHUTDOWN_DELAY_MS 3000 + DRAIN_TIMEOUT_MS 10000',
-        'Deployment/gateway container gateway: SHUTDOWN_DELAY_MS 500 is shorter than the readiness probe needs to see NOT_SERVING (2000 ms)',
+        'Deployment/ranker container ranker: terminationGracePeriodSeconds 10 s does not exceed preStop 3000 ms + SHUTDOWN_DELAY_MS 5000 + DRAIN_TIMEOUT_MS 10000',
+        'Deployment/gateway container gateway: SHUTDOWN_DELAY_MS 500 is shorter than the readiness probe needs to see NOT_SERVING (4000 ms)',
       ].sort(),
     );
   });
