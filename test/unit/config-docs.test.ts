@@ -1,18 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigSpec, describeConfig } from '@recsys/grpc-kit';
-import { candidateGeneratorConfig } from '@recsys/candidate-generator/config';
-import { featureStoreConfig } from '@recsys/feature-store/config';
-import { gatewayConfig } from '@recsys/gateway/config';
-import { rankerConfig } from '@recsys/ranker/config';
-
-/** Every service's config spec: the one source of truth for env variables. */
-export const SERVICE_CONFIGS: Record<string, ConfigSpec> = {
-  gateway: gatewayConfig,
-  'candidate-generator': candidateGeneratorConfig,
-  'feature-store': featureStoreConfig,
-  ranker: rankerConfig,
-};
+import { describeConfig } from '@recsys/grpc-kit';
+import { SERVICE_CONFIGS } from './service-configs';
 
 /** The README's configuration table, generated from the specs. */
 function configTable(): string {
