@@ -14,3 +14,4 @@ export * from './progress-bar';
 export * from './random';
 export * from './ranker-train';
 export * from './synthetic';
+export * from './movielens';
