@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import type { ArtifactManifest, FeatureViewSpec, LoadedArtifacts } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
 import { readOnnxFeatureSpec } from './onnx-metadata';
+import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
 
 /** File names of an artifact version directory. The ranker model's name is in the manifest. */
 export const ARTIFACT_FILES = {
@@ -45,6 +46,7 @@ export type ArtifactPart =
   | 'itemFeatures'
   | 'userFeatures'
   | 'userHistory'
+  | 'itemNeighbors'
   | 'ranker';
 
 /** Every {@link ArtifactPart}: what `loadArtifacts(dir)` loads by default. */
@@ -57,6 +59,7 @@ export const ALL_ARTIFACT_PARTS: readonly ArtifactPart[] = [
   'itemFeatures',
   'userFeatures',
   'userHistory',
+  'itemNeighbors',
   'ranker',
 ];
 
@@ -199,6 +202,22 @@ function checkManifest(m: unknown, fail: (problem: string) => never): ArtifactMa
   } catch (err) {
     if (err instanceof FeatureSpecError || err instanceof TypeError) fail(`"ranker.features": ${err.message}`);
     throw err;
+  }
+
+  if (m['retrieval'] !== undefined) {
+    try {
+      parseRetrievalConfig(m['retrieval']);
+    } catch (err) {
+      fail(`"retrieval": ${(err as Error).message}`);
+    }
+    const nf = (m['retrieval'] as Json)['neighbors_file'];
+    if (nf !== undefined && (typeof nf !== 'string' || !Object.prototype.hasOwnProperty.call(files, nf))) {
+      fail(`"retrieval.neighbors_file" ${JSON.stringify(nf)} is not listed in "files"`);
+    }
+  }
+  if (m['history'] !== undefined && m['history'] !== 'train' && m['history'] !== 'all') fail(`"history" must be "train" or "all", got ${JSON.stringify(m['history'])}`);
+  if (m['holdout_file'] !== undefined && (typeof m['holdout_file'] !== 'string' || !Object.prototype.hasOwnProperty.call(files, m['holdout_file']))) {
+    fail(`"holdout_file" ${JSON.stringify(m['holdout_file'])} is not listed in "files"`);
   }
 
   const metrics = m['metrics'];
@@ -362,6 +381,16 @@ export function loadArtifacts(dir: string, parts: Iterable<ArtifactPart> = ALL_A
       : empty,
     userHistory: want.has('userHistory') ? readHistory(versionDir, manifest) : new Map(),
   };
+  const neighborsFile = manifest.retrieval?.neighbors_file;
+  if (want.has('itemNeighbors') && neighborsFile !== undefined) {
+    const file = path.join(versionDir, neighborsFile);
+    try {
+      loaded.itemNeighbors = decodeItemNeighbors(readVerifiedFile(versionDir, manifest, neighborsFile), items.ids.length);
+    } catch (err) {
+      if (err instanceof ArtifactError) throw err;
+      throw new ArtifactError(file, `malformed neighbour lists: ${(err as Error).message}`, { cause: err });
+    }
+  }
   if (want.has('ranker')) {
     const file = path.join(versionDir, manifest.ranker.file);
     const model = readVerifiedFile(versionDir, manifest, manifest.ranker.file);

@@ -15,3 +15,5 @@ export * from './random';
 export * from './ranker-train';
 export * from './synthetic';
 export * from './movielens';
+export * from './item-knn';
+export * from './evaluation';
