@@ -156,7 +156,7 @@ async function main(): Promise<number> {
       'two_stage (offline)': offline,
       'two_stage (online)': { ...online.metrics, 'recall@300': NaN },
     };
-    process.stdout.write(`\nonline through ${values.online} (served by ${[...online.versions].join(', ')}):\n${formatEvaluation(rows).replace(/NaN/g, '-')}\n`);
+    process.stdout.write(`\nonline through ${values.online} (served by ${[...online.versions].join(', ')}):\n${formatEvaluation(rows)}\n`);
     process.stdout.write(agrees ? 'online and offline agree to 4 decimals\n' : 'online and offline DISAGREE\n');
     out.online = {
       address: values.online,

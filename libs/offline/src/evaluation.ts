@@ -168,7 +168,7 @@ export async function evaluateArtifact(
 /** The table printed by `npm run evaluate`. */
 export function formatEvaluation(results: Partial<Record<string, MethodMetrics>>): string {
   const header = ['method', 'Recall@10', 'NDCG@10', 'Recall@300', 'Coverage@10'];
-  const rows = Object.entries(results).map(([m, r]) => [m, ...(['recall@10', 'ndcg@10', 'recall@300', 'coverage@10'] as const).map((k) => (r ? r[k].toFixed(4) : '-'))]);
+  const rows = Object.entries(results).map(([m, r]) => [m, ...(['recall@10', 'ndcg@10', 'recall@300', 'coverage@10'] as const).map((k) => (r && Number.isFinite(r[k]) ? r[k].toFixed(4) : '-'))]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const fmt = (r: string[]): string => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
   return [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(fmt)].join('\n');

@@ -20,7 +20,7 @@ void runService({
     );
     return async () => {
       const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
-      retriever = new Retriever(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']));
+      retriever = new Retriever(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']));
       metrics.setVersion(retriever.version);
       log.info({ version: retriever.version, dir, items: retriever.artifacts.itemIds.length }, 'artifacts loaded');
     };
