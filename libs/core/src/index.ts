@@ -9,3 +9,4 @@ export * from './metrics';
 export * from './onnx-metadata';
 export * from './vectors';
 export * from './retrieval';
+export * from './artifact-watcher';
