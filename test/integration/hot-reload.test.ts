@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { freePort, startMesh, startServiceProcess } from '@recsys/local';
+import { setCurrentVersion } from '@recsys/offline';
 import { GatewayServiceClient } from '@recsys/proto';
 import { runNode, testArtifactsRoot } from './helpers';
 
@@ -27,17 +28,22 @@ describe('hot reload', () => {
   it('switches every service to a new version under load without a failed request', async () => {
     const first = resolveArtifactDir(root);
     const firstVersion = path.basename(first);
+    // The real CLI writes a second version (other seed) beside it; the mesh starts on the first.
+    const out = await runNode('libs/offline/dist/cli/artifacts.js', ['--dataset', 'synthetic', '--seed', '43', '--out', root]);
+    const newVersion = path.basename(resolveArtifactDir(root));
+    expect(out.stdout).toContain(newVersion);
+    expect(newVersion).not.toBe(firstVersion);
+    setCurrentVersion(root, firstVersion);
     const users = loadArtifacts(root, ['userIds']).userIds.slice(0, 50);
     const mesh = await startMesh({ artifactsDir: root, ports: 'free', env: { LOG_LEVEL: 'warn', ARTIFACTS_POLL_MS: '200' } });
     const client = createClient(GatewayServiceClient, mesh.gatewayAddress);
     const seen: Array<{ at: number; model: string; artifact: string }> = [];
     const failures: string[] = [];
     // A stage that ran past its deadline budget falls back (degraded) but still answers: on a
-    // loaded 2-core box a synchronous artifact load or the concurrent build can cause that.
-    // It is counted and printed, not failed; a request that errors or lacks items fails.
+    // loaded 2-core box a synchronous artifact load can cause that. It is counted and
+    // printed, not failed; a request that errors or lacks items fails.
     const degraded: string[] = [];
     let stop = false;
-    let newVersion = '';
     try {
       // Closed-loop load from 4 callers for the whole switch.
       const loops = Array.from({ length: 4 }, async (_, w) => {
@@ -52,12 +58,9 @@ describe('hot reload', () => {
           }
         }
       });
-      await new Promise((r) => setTimeout(r, 500));
-      // The real CLI writes another version (other seed) and moves CURRENT atomically.
-      const out = await runNode('libs/offline/dist/cli/artifacts.js', ['--dataset', 'synthetic', '--seed', '43', '--out', root]);
-      newVersion = path.basename(resolveArtifactDir(root));
-      expect(out.stdout).toContain(newVersion);
-      expect(newVersion).not.toBe(firstVersion);
+      await new Promise((r) => setTimeout(r, 1000));
+      // Point the running mesh at the new version: CURRENT is replaced atomically.
+      setCurrentVersion(root, newVersion);
       const switched = Date.now();
       // Keep the load on until every service answered with the new version for a while.
       const until = Date.now() + 60_000;

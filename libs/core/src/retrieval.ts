@@ -16,6 +16,7 @@
  * the ranker. Rank fusion needs no calibration between the sources' score scales, which
  * differ by orders of magnitude (dot products vs. summed cosines vs. counts).
  */
+import { endianness } from 'node:os';
 import { topKByDot, topKByScore } from './vectors';
 import type { RetrievalSource } from './feature-spec';
 
@@ -256,13 +257,22 @@ export function decodeItemNeighbors(buf: Buffer, nItems: number): ItemNeighbors 
   if (n !== nItems) throw new Error(`lists for ${n} items, the artifact has ${nItems}`);
   const expected = 4 * (2 + n + 1 + 2 * nnz);
   if (nnz < 0 || buf.length !== expected) throw new Error(`${buf.length} bytes, expected ${expected} for ${n} items and ${nnz} neighbours`);
-  let o = 8;
   const ptr = new Int32Array(n + 1);
-  for (let i = 0; i <= n; i++, o += 4) ptr[i] = buf.readInt32LE(o);
   const items = new Int32Array(nnz);
-  for (let i = 0; i < nnz; i++, o += 4) items[i] = buf.readInt32LE(o);
   const weights = new Float32Array(nnz);
-  for (let i = 0; i < nnz; i++, o += 4) weights[i] = buf.readFloatLE(o);
+  if (endianness() === 'LE') {
+    // Bulk copies: decoding happens on a service's event loop during a hot reload.
+    let o = 8;
+    for (const arr of [ptr, items, weights]) {
+      new Uint8Array(arr.buffer).set(buf.subarray(o, o + arr.byteLength));
+      o += arr.byteLength;
+    }
+  } else {
+    let o = 8;
+    for (let i = 0; i <= n; i++, o += 4) ptr[i] = buf.readInt32LE(o);
+    for (let i = 0; i < nnz; i++, o += 4) items[i] = buf.readInt32LE(o);
+    for (let i = 0; i < nnz; i++, o += 4) weights[i] = buf.readFloatLE(o);
+  }
   if (ptr[0] !== 0 || ptr[n] !== nnz) throw new Error('offsets do not start at 0 and end at the neighbour count');
   for (let i = 0; i < n; i++) if (ptr[i + 1]! < ptr[i]!) throw new Error(`offsets decrease at item row ${i}`);
   for (let p = 0; p < nnz; p++) {
