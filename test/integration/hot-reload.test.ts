@@ -2,12 +2,13 @@
  * Hot reload under load, and the ranker's refusal of a model whose feature spec differs
  * from the manifest. Real processes, real onnxruntime, the real artifacts CLI.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { callUnary, createClient } from '@recsys/grpc-kit';
-import { freePort, startMesh, startServiceProcess } from '@recsys/local';
+import { freePort, serviceEntry, startMesh } from '@recsys/local';
 import { setCurrentVersion } from '@recsys/offline';
 import { GatewayServiceClient } from '@recsys/proto';
 import { runNode, testArtifactsRoot } from './helpers';
@@ -101,8 +102,17 @@ describe('ranker model check', () => {
     const [a, b, ...rest] = manifest.ranker.features;
     manifest.ranker.features = [b, a, ...rest];
     fs.writeFileSync(manifestFile, JSON.stringify(manifest, null, 2));
-    const start = startServiceProcess('ranker', { port: await freePort(), metricsPort: -1, env: { ARTIFACTS_DIR: root, LOG_LEVEL: 'info' }, readyTimeoutMs: 60_000 });
-    await expect(start).rejects.toThrow(/ranker exited before it was SERVING \(code [1-9]/);
-    await expect(start).rejects.toThrow(`${path.join(dir, 'ranker.onnx')}: model feature spec (metadata "recsys.feature_spec") differs from manifest ranker.features`);
+    // Spawned directly (not via startServiceProcess): the process must exit, not become SERVING.
+    const child = spawn(process.execPath, [serviceEntry('ranker')], {
+      env: { ...process.env, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(await freePort()), METRICS_PORT: '-1', ARTIFACTS_DIR: root, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).not.toBe(0);
+    expect(code).not.toBeNull();
+    expect(output).toContain(`${path.join(dir, 'ranker.onnx')}: model feature spec (metadata \"recsys.feature_spec\") differs from manifest ranker.features`);
   });
 });
