@@ -69,7 +69,12 @@ function progress(label: string): (f: number) => void {
 }
 
 /** Two-stage metrics through the gateway: Recommend(k = 10) for every holdout user. */
-async function evaluateOnline(a: LoadedArtifacts, holdout: HoldoutFile, address: string, concurrency: number): Promise<{ metrics: MethodMetrics; versions: Set<string> }> {
+async function evaluateOnline(
+  a: LoadedArtifacts,
+  holdout: HoldoutFile,
+  address: string,
+  concurrency: number,
+): Promise<{ metrics: MethodMetrics; versions: Set<string>; lists: Map<string, string[]> }> {
   const client = createClient(GatewayServiceClient, address);
   const targets = holdoutTargets(a, holdout);
   const users = [...targets.keys()];
@@ -102,7 +107,7 @@ async function evaluateOnline(a: LoadedArtifacts, holdout: HoldoutFile, address:
     const rows = lists.get(u)!.map((id) => a.itemIndex.get(id) ?? -1);
     acc.add(rows, targets.get(u)!);
   }
-  return { metrics: acc.result(a.itemIds.length), versions };
+  return { metrics: acc.result(a.itemIds.length), versions, lists };
 }
 
 async function main(): Promise<number> {
@@ -135,15 +140,18 @@ async function main(): Promise<number> {
   for (const [p, f] of Object.entries(holdout.split)) process.stderr.write(`split ${p.padEnd(4)} ${f.count} ${f.md5}\n`);
   const scorer = await onnxScorer(a);
   let report: EvaluationReport;
+  const offlineLists = new Map<string, string[]>();
   try {
-    report = await evaluateArtifact(a, holdout, scorer.score, progress('offline: evaluating users'));
+    report = await evaluateArtifact(a, holdout, scorer.score, progress('offline: evaluating users'), (u, top) => offlineLists.set(u, top));
   } finally {
     await scorer.close();
   }
   process.stdout.write(`\noffline, ${report.users} users, catalogue ${report.catalogue} items (test split of the protocol):\n`);
   process.stdout.write(`${formatEvaluation(report.results)}\n`);
   process.stdout.write(`offline evaluation took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  const out: EvaluationReport & { online?: { address: string; versions: string[]; two_stage: Partial<MethodMetrics>; agrees: boolean } } = report;
+  const out: EvaluationReport & {
+    online?: { address: string; versions: string[]; users_with_different_top10: number; two_stage: Partial<MethodMetrics>; agrees: boolean };
+  } = report;
 
   let code = 0;
   if (values.online) {
@@ -151,6 +159,8 @@ async function main(): Promise<number> {
     const offline = report.results.two_stage!;
     // Recommend returns at most 100 items, so Recall@300 cannot be measured through it.
     const keys = ['recall@10', 'ndcg@10', 'coverage@10'] as const;
+    // Stronger than equal averages: the same ten items in the same order for every user.
+    const differing = [...offlineLists].filter(([u, top]) => (online.lists.get(u) ?? []).join(',') !== top.join(',')).map(([u]) => u);
     const agrees = keys.every((k) => offline[k].toFixed(4) === online.metrics[k].toFixed(4));
     const rows: Record<string, MethodMetrics> = {
       'two_stage (offline)': offline,
@@ -158,9 +168,15 @@ async function main(): Promise<number> {
     };
     process.stdout.write(`\nonline through ${values.online} (served by ${[...online.versions].join(', ')}):\n${formatEvaluation(rows)}\n`);
     process.stdout.write(agrees ? 'online and offline agree to 4 decimals\n' : 'online and offline DISAGREE\n');
+    process.stdout.write(
+      differing.length === 0
+        ? `identical top-10 lists for all ${offlineLists.size} users\n`
+        : `top-10 lists differ for ${differing.length} of ${offlineLists.size} users (first: ${differing.slice(0, 5).join(', ')})\n`,
+    );
     out.online = {
       address: values.online,
       versions: [...online.versions],
+      users_with_different_top10: differing.length,
       two_stage: { 'recall@10': online.metrics['recall@10'], 'ndcg@10': online.metrics['ndcg@10'], 'coverage@10': online.metrics['coverage@10'] },
       agrees,
     };

@@ -109,6 +109,8 @@ export async function evaluateArtifact(
   holdout: HoldoutFile,
   score: RowScorer,
   onProgress?: (fraction: number) => void,
+  /** Receives every user's two-stage top 10 (item ids, best first), e.g. to compare with the mesh. */
+  onTwoStage?: (userId: string, top10: string[]) => void,
 ): Promise<EvaluationReport> {
   const { manifest } = a;
   const dim = manifest.embedding_dim;
@@ -154,7 +156,9 @@ export async function evaluateArtifact(
       });
       const x = assembleRankerInput(spec, { n, candidateScores: r.scores, sourceScores: r.sourceScores, user, item });
       const scores = n === 0 ? [] : await score(x, n, spec.length);
-      acc.get('two_stage')!.add(rankPositions(scores).map((j) => r.items[j]!), t);
+      const ranked = rankPositions(scores).map((j) => r.items[j]!);
+      acc.get('two_stage')!.add(ranked, t);
+      onTwoStage?.(userId, ranked.slice(0, 10).map((i) => a.itemIds[i]!));
     }
     done++;
     if (done % 50 === 0) onProgress?.(done / targets.size);
