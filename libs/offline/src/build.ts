@@ -125,7 +125,7 @@ export const MOVIELENS_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 3
  * Ranker settings used for MovieLens, chosen by NDCG@10 of held-out validation users
  * (a small grid over negatives per user, hidden layers and epochs; see README, Quality).
  */
-export const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { negativesPerUser: 100, mlp: { hidden: [32], epochs: 20 } };
+export const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { negativesPerUser: 100, mlp: { hidden: [32], epochs: 20 }, refit: true };
 
 function loadDataset(name: DatasetName, seed: number, options: BuildOptions): Dataset {
   switch (name) {

@@ -171,6 +171,11 @@ export interface RankerTrainOptions {
   holdoutFraction: number;
   /** MLP settings. */
   mlp: Partial<MlpTrainOptions>;
+  /**
+   * After measuring on the held-out users, train the returned model again on all users
+   * (same settings); the metrics stay those of the held-out measurement. Default false.
+   */
+  refit: boolean;
   seed: number;
   /** Progress in [0, 1] with a short note. */
   onProgress?: (fraction: number, note: string) => void;
@@ -182,6 +187,7 @@ export const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
   negativesPerUser: 50,
   holdoutFraction: 0.2,
   mlp: {},
+  refit: false,
   seed: 42,
 };
 
@@ -226,38 +232,46 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
   const training = users.slice(nHoldout).sort((a, b) => a - b);
 
-  o.onProgress?.(0, 'retrieving candidates');
-  const trainCands = retrieveCandidates(input.models, input.history, training, o.candidates);
-  const rows: number[] = [];
-  const labels: number[] = [];
-  let usersKept = 0;
-  trainCands.forEach((c, idx) => {
-    const t = input.targets[c.user]!;
-    const label = Array.from(c.items, (i) => (t.has(i) ? 1 : 0));
-    if (!label.includes(1)) return;
-    usersKept++;
-    const x = rankerInputFor(spec, input.snapshot, c);
-    const negatives = rng.shuffle(label.flatMap((l, j) => (l === 0 ? [j] : [])));
-    const keep = new Set([...label.flatMap((l, j) => (l === 1 ? [j] : [])), ...negatives.slice(0, o.negativesPerUser)]);
-    for (const j of [...keep].sort((a, b) => a - b)) {
-      for (let f = 0; f < width; f++) rows.push(x[j * width + f]!);
-      labels.push(label[j]!);
-    }
-    if (idx % 200 === 0) o.onProgress?.((0.3 * idx) / trainCands.length, 'building training rows');
-  });
-  const n = labels.length;
-  if (n === 0 || !labels.includes(1)) throw new Error('ranker training: no positive candidates; the dataset is too small');
+  /** Builds the labelled rows of `userList` and trains an MLP on them (progress from `p0` to `p1`). */
+  const fit = (userList: number[], p0: number, p1: number): { mlp: Mlp; rows: number; users: number } => {
+    const at = (f: number): number => p0 + (p1 - p0) * f;
+    o.onProgress?.(at(0), 'retrieving candidates');
+    const cands = retrieveCandidates(input.models, input.history, userList, o.candidates);
+    const rows: number[] = [];
+    const labels: number[] = [];
+    let usersKept = 0;
+    cands.forEach((c, idx) => {
+      const t = input.targets[c.user]!;
+      const label = Array.from(c.items, (i) => (t.has(i) ? 1 : 0));
+      if (!label.includes(1)) return;
+      usersKept++;
+      const x = rankerInputFor(spec, input.snapshot, c);
+      const negatives = rng.shuffle(label.flatMap((l, j) => (l === 0 ? [j] : [])));
+      const keep = new Set([...label.flatMap((l, j) => (l === 1 ? [j] : [])), ...negatives.slice(0, o.negativesPerUser)]);
+      for (const j of [...keep].sort((a, b) => a - b)) {
+        for (let f = 0; f < width; f++) rows.push(x[j * width + f]!);
+        labels.push(label[j]!);
+      }
+      if (idx % 200 === 0) o.onProgress?.(at((0.3 * idx) / cands.length), 'building training rows');
+    });
+    const n = labels.length;
+    if (n === 0 || !labels.includes(1)) throw new Error('ranker training: no positive candidates; the dataset is too small');
+    const standardization = fitStandardization(rows, n, width);
+    const xs = applyStandardization(rows, n, standardization);
+    const trained = trainBinaryMlp(xs, labels, width, {
+      seed: o.seed,
+      ...o.mlp,
+      onEpoch: (epoch, epochs, loss) => o.onProgress?.(at(0.3 + (0.7 * epoch) / epochs), `epoch ${epoch}/${epochs} log-loss ${loss.toFixed(4)}`),
+    });
+    return { mlp: toFloat32(foldStandardization(trained, standardization)), rows: n, users: usersKept };
+  };
+  const refit = o.refit && holdout.length > 0;
+  const first = fit(training, 0, refit ? 0.45 : 0.9);
+  const { mlp } = first;
+  const n = first.rows;
+  const usersKept = first.users;
 
-  const standardization = fitStandardization(rows, n, width);
-  const xs = applyStandardization(rows, n, standardization);
-  const trained = trainBinaryMlp(xs, labels, width, {
-    seed: o.seed,
-    ...o.mlp,
-    onEpoch: (epoch, epochs, loss) => o.onProgress?.(0.3 + (0.6 * epoch) / epochs, `epoch ${epoch}/${epochs} log-loss ${loss.toFixed(4)}`),
-  });
-  const mlp = toFloat32(foldStandardization(trained, standardization));
-
-  o.onProgress?.(0.9, 'validating on held-out users');
+  o.onProgress?.(refit ? 0.47 : 0.9, 'validating on held-out users');
   const holdoutCands = retrieveCandidates(input.models, input.history, holdout, o.candidates);
   const allScores: number[] = [];
   const allLabels: number[] = [];
@@ -286,6 +300,14 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
     val_recall_at_10_merged: sums.recallAls / h,
     val_recall_at_10_ranker: sums.recallRanker / h,
   };
+  if (refit) {
+    // Settings and metrics come from the held-out users; the served model then learns from all of them.
+    const all = fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.95);
+    metrics['ranker_refit_users'] = all.users;
+    metrics['ranker_refit_rows'] = all.rows;
+    o.onProgress?.(1, `held-out AUC ${metrics['val_auc']!.toFixed(3)}; refit on all ${all.users} users`);
+    return { spec, mlp: all.mlp, metrics };
+  }
   o.onProgress?.(1, `held-out AUC ${metrics['val_auc']!.toFixed(3)}`);
   return { spec, mlp, metrics };
 }

@@ -82,4 +82,16 @@ describe('ranker training pieces', () => {
     const r2 = trainRanker(input, options);
     expect(Array.from(r2.mlp.layers[0]!.weight)).toEqual(Array.from(r1.mlp.layers[0]!.weight));
   });
+
+  it('refit trains the served model on all users, keeping the held-out metrics', () => {
+    const spec = defaultRankerFeatures(18);
+    const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
+    const options = { candidates: 100, mlp: { epochs: 3 } };
+    const plain = trainRanker(input, options);
+    const refit = trainRanker(input, { ...options, refit: true });
+    expect(refit.metrics['val_auc']).toBe(plain.metrics['val_auc']);
+    expect(refit.metrics['ranker_refit_users']).toBeGreaterThan(plain.metrics['ranker_train_users']!);
+    expect(refit.metrics['ranker_refit_rows']).toBeGreaterThan(plain.metrics['ranker_train_rows']!);
+    expect(Array.from(refit.mlp.layers[0]!.weight)).not.toEqual(Array.from(plain.mlp.layers[0]!.weight));
+  });
 });
