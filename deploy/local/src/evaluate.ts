@@ -157,6 +157,10 @@ async function main(): Promise<number> {
   if (values.online) {
     const online = await evaluateOnline(a, holdout, values.online, concurrency);
     const offline = report.results.two_stage!;
+    const expected = `${a.manifest.version}/${a.manifest.version}`;
+    if ([...online.versions].some((v) => v !== expected)) {
+      process.stdout.write(`note: the mesh served ${[...online.versions].join(', ')} (artifact/model), not ${a.manifest.version}: point it at this artifact to compare\n`);
+    }
     // Recommend returns at most 100 items, so Recall@300 cannot be measured through it.
     const keys = ['recall@10', 'ndcg@10', 'coverage@10'] as const;
     // Stronger than equal averages: the same ten items in the same order for every user.
