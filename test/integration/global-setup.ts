@@ -15,8 +15,7 @@ export default function globalSetup(): void {
   }
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-it-artifacts-'));
   try {
-    // --no-eval: the offline test-split evaluation is not needed to serve.
-    execFileSync(process.execPath, [path.join(root, 'libs/offline/dist/cli/artifacts.js'), '--dataset', 'synthetic', '--out', out, '--no-eval'], {
+    execFileSync(process.execPath, [path.join(root, 'libs/offline/dist/cli/artifacts.js'), '--dataset', 'synthetic', '--out', out], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (err) {

@@ -15,7 +15,10 @@
  * | `user_features.f32`   | users × (user feature view width) float32                         |
  * | `user_history.json`   | `{"<user id>": ["<item id>", …]}` newest first: the seen items    |
  * | `ranker.onnx`         | the ranking model; metadata_props `recsys.feature_spec` = JSON of the ranker feature spec |
+ * | `item_neighbors.bin`  | optional: item → neighbour lists of the covisitation source ({@link encodeItemNeighbors}) |
+ * | `holdout.json`        | optional, evaluation artifacts: the held-out test items per user and the split fingerprints |
  */
+import type { ItemNeighbors, RetrievalConfig } from './retrieval';
 
 /** One feature of a feature view (a named float32 column of an entity type). */
 export interface FeatureDefinition {
@@ -90,6 +93,29 @@ export interface ArtifactManifest {
   ranker: RankerSpec;
   /** Offline metrics measured when the artifact was built (free-form, by name). */
   metrics: Record<string, number>;
+  /**
+   * How the candidate generator merges its sources; absent in older artifacts (embedding
+   * and popularity only, with the defaults). `neighbors_file` names the covisitation lists.
+   */
+  retrieval?: RetrievalConfig & { neighbors_file?: string };
+  /**
+   * Which history the served models, features and user histories were built from: `train`
+   * (fit + val of the protocol's split; the test part is held out in `holdout_file`, so
+   * `npm run evaluate` can measure the served artifact) or `all` (production, nothing held out).
+   */
+  history?: 'train' | 'all';
+  /** The held-out test items (`holdout.json`) of a `train` artifact. */
+  holdout_file?: string;
+}
+
+/** `holdout.json` of an evaluation artifact. */
+export interface HoldoutFile {
+  /** Split part the targets are: `test`. */
+  part: 'test';
+  /** Protocol fingerprints of every part (count and md5 prefix), when the ids are integers. */
+  split: Record<string, { count: number; md5: string }>;
+  /** User id → held-out item ids. */
+  targets: Record<string, string[]>;
 }
 
 /** An artifact directory loaded into memory and verified. */
@@ -109,6 +135,8 @@ export interface LoadedArtifacts {
   userFeatures: Float32Array;
   /** User id → seen item ids, newest first. */
   userHistory: Map<string, string[]>;
+  /** Covisitation neighbour lists, when the artifact has them and the part was loaded. */
+  itemNeighbors?: ItemNeighbors;
   /**
    * Bytes of the ranking model (`manifest.ranker.file`), hash-verified and checked to carry
    * the manifest's feature spec. Present only when the `ranker` part was loaded.

@@ -7,11 +7,13 @@
  * Any problem throws an {@link ArtifactError} that names the file and what is wrong.
  */
 import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ArtifactManifest, FeatureViewSpec, LoadedArtifacts } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
 import { readOnnxFeatureSpec } from './onnx-metadata';
+import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
 
 /** File names of an artifact version directory. The ranker model's name is in the manifest. */
 export const ARTIFACT_FILES = {
@@ -45,6 +47,7 @@ export type ArtifactPart =
   | 'itemFeatures'
   | 'userFeatures'
   | 'userHistory'
+  | 'itemNeighbors'
   | 'ranker';
 
 /** Every {@link ArtifactPart}: what `loadArtifacts(dir)` loads by default. */
@@ -57,6 +60,7 @@ export const ALL_ARTIFACT_PARTS: readonly ArtifactPart[] = [
   'itemFeatures',
   'userFeatures',
   'userHistory',
+  'itemNeighbors',
   'ranker',
 ];
 
@@ -131,6 +135,8 @@ export function resolveArtifactDir(p: string): string {
 
 type Json = Record<string, unknown>;
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 function isRecord(x: unknown): x is Json {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
@@ -199,6 +205,22 @@ function checkManifest(m: unknown, fail: (problem: string) => never): ArtifactMa
   } catch (err) {
     if (err instanceof FeatureSpecError || err instanceof TypeError) fail(`"ranker.features": ${err.message}`);
     throw err;
+  }
+
+  if (m['retrieval'] !== undefined) {
+    try {
+      parseRetrievalConfig(m['retrieval']);
+    } catch (err) {
+      fail(`"retrieval": ${(err as Error).message}`);
+    }
+    const nf = (m['retrieval'] as Json)['neighbors_file'];
+    if (nf !== undefined && (typeof nf !== 'string' || !Object.prototype.hasOwnProperty.call(files, nf))) {
+      fail(`"retrieval.neighbors_file" ${JSON.stringify(nf)} is not listed in "files"`);
+    }
+  }
+  if (m['history'] !== undefined && m['history'] !== 'train' && m['history'] !== 'all') fail(`"history" must be "train" or "all", got ${JSON.stringify(m['history'])}`);
+  if (m['holdout_file'] !== undefined && (typeof m['holdout_file'] !== 'string' || !Object.prototype.hasOwnProperty.call(files, m['holdout_file']))) {
+    fail(`"holdout_file" ${JSON.stringify(m['holdout_file'])} is not listed in "files"`);
   }
 
   const metrics = m['metrics'];
@@ -284,7 +306,9 @@ function readMatrix(versionDir: string, manifest: ArtifactManifest, name: string
     throw new ArtifactError(file, `malformed matrix: ${buf.length} bytes, expected ${rows} ${what} × ${width} float32 = ${expected} bytes`);
   }
   const out = new Float32Array(rows * width);
-  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
+  // One bulk copy on little-endian hosts (all supported ones): a reload must not stall the event loop.
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf);
+  else for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
   for (let i = 0; i < out.length; i++) {
     if (!Number.isFinite(out[i]!)) {
       throw new ArtifactError(file, `malformed matrix: non-finite value ${out[i]} at row ${Math.floor(i / width)}, column ${i % width}`);
@@ -362,6 +386,16 @@ export function loadArtifacts(dir: string, parts: Iterable<ArtifactPart> = ALL_A
       : empty,
     userHistory: want.has('userHistory') ? readHistory(versionDir, manifest) : new Map(),
   };
+  const neighborsFile = manifest.retrieval?.neighbors_file;
+  if (want.has('itemNeighbors') && neighborsFile !== undefined) {
+    const file = path.join(versionDir, neighborsFile);
+    try {
+      loaded.itemNeighbors = decodeItemNeighbors(readVerifiedFile(versionDir, manifest, neighborsFile), items.ids.length);
+    } catch (err) {
+      if (err instanceof ArtifactError) throw err;
+      throw new ArtifactError(file, `malformed neighbour lists: ${(err as Error).message}`, { cause: err });
+    }
+  }
   if (want.has('ranker')) {
     const file = path.join(versionDir, manifest.ranker.file);
     const model = readVerifiedFile(versionDir, manifest, manifest.ranker.file);

@@ -8,3 +8,5 @@ export * from './feature-spec';
 export * from './metrics';
 export * from './onnx-metadata';
 export * from './vectors';
+export * from './retrieval';
+export * from './artifact-watcher';

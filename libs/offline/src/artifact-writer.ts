@@ -10,14 +10,23 @@ import * as path from 'node:path';
 import {
   ARTIFACT_FILES,
   CURRENT_FILE,
+  encodeItemNeighbors,
   loadArtifacts,
   sha256Hex,
   validateRankerSpec,
   VERSION_PATTERN,
   type ArtifactManifest,
   type FeatureViewSpec,
+  type HoldoutFile,
+  type ItemNeighbors,
   type RankerSpec,
+  type RetrievalConfig,
 } from '@recsys/core';
+
+/** File name of the covisitation neighbour lists in an artifact. */
+export const NEIGHBORS_FILE = 'item_neighbors.bin';
+/** File name of the held-out test items of an evaluation artifact. */
+export const HOLDOUT_FILE = 'holdout.json';
 
 /** Everything an artifact holds, in memory. */
 export interface ArtifactContent {
@@ -45,6 +54,14 @@ export interface ArtifactContent {
   metrics: Record<string, number>;
   /** Creation time recorded in the manifest (default: now). Does not affect the version. */
   created?: Date;
+  /** Merge settings of the candidate generator (recorded in the manifest). */
+  retrieval?: RetrievalConfig;
+  /** Covisitation neighbour lists over the item rows. */
+  neighbors?: ItemNeighbors;
+  /** Which history the served parts were built from (see ArtifactManifest.history). */
+  history?: 'train' | 'all';
+  /** Held-out test items of a `train` artifact. */
+  holdout?: HoldoutFile;
 }
 
 /** An artifact serialized to bytes, not yet on disk. */
@@ -137,6 +154,11 @@ export function serializeArtifact(content: ArtifactContent): SerializedArtifact 
     [ARTIFACT_FILES.userHistory, jsonBytes(history)],
     [rankerFile, Buffer.from(content.ranker.model)],
   ]);
+  if (content.neighbors) {
+    if (content.neighbors.ptr.length !== nItems + 1) throw new RangeError(`artifact ${NEIGHBORS_FILE}: lists for ${content.neighbors.ptr.length - 1} items, expected ${nItems}`);
+    files.set(NEIGHBORS_FILE, encodeItemNeighbors(content.neighbors));
+  }
+  if (content.holdout) files.set(HOLDOUT_FILE, jsonBytes(content.holdout));
   const entries: ArtifactManifest['files'] = {};
   for (const name of [...files.keys()].sort()) {
     const buf = files.get(name)!;
@@ -153,6 +175,9 @@ export function serializeArtifact(content: ArtifactContent): SerializedArtifact 
     feature_views: content.featureViews,
     ranker: content.ranker.spec,
     metrics: content.metrics,
+    ...(content.retrieval ? { retrieval: { ...content.retrieval, ...(content.neighbors ? { neighbors_file: NEIGHBORS_FILE } : {}) } } : {}),
+    ...(content.history ? { history: content.history } : {}),
+    ...(content.holdout ? { holdout_file: HOLDOUT_FILE } : {}),
   };
   files.set(ARTIFACT_FILES.manifest, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8'));
   return { version, manifest, files };

@@ -1,25 +1,33 @@
 /**
- * The offline pipeline end to end: dataset → split → ALS → features → ranker → ONNX →
- * artifact directory. Deterministic: the same dataset, seed and options give the same
- * files and so the same version.
+ * The offline pipeline end to end: dataset → split → retrieval models (ALS, ItemKNN) →
+ * features → ranker → ONNX → artifact directory. Deterministic: the same dataset, seed and
+ * options give the same files and so the same version.
+ *
+ * By default the served parts (embeddings, neighbour lists, feature snapshot, user
+ * histories, popularity) are built from the protocol's train part (fit + val) and the test
+ * part is written to `holdout.json`: the artifact is then exactly the protocol's stage B,
+ * and `npm run evaluate` (offline or through a running mesh) measures what is served.
+ * `history: 'all'` builds a production artifact from every interaction instead.
  */
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { ARTIFACT_FILES, ArtifactError, CURRENT_FILE, loadArtifacts, type RankerSpec } from '@recsys/core';
+import { ARTIFACT_FILES, ArtifactError, CURRENT_FILE, DEFAULT_RETRIEVAL_CONFIG, loadArtifacts, type HoldoutFile, type RankerSpec, type RetrievalConfig } from '@recsys/core';
 import { trainAls, type AlsOptions } from './als';
+import { itemKnn } from './item-knn';
+import { loadMovieLens } from './movielens';
 import { writeArtifact } from './artifact-writer';
-import { indexDataset, partItemSets, selectHistory, splitByUser, type Dataset, type History } from './datasets';
+import { indexDataset, partItemSets, selectHistory, splitByUser, splitFingerprint, type Dataset, type History, type IndexedDataset, type SplitPart } from './datasets';
 import { computeFeatures, type ItemAttributes } from './features';
 import { exportMlpToOnnx } from './onnx-export';
-import { alsEmbeddings, defaultRankerFeatures, evaluateTwoStage, trainRanker, type RankerTrainOptions } from './ranker-train';
+import { alsEmbeddings, defaultRankerFeatures, trainRanker, type RankerTrainOptions } from './ranker-train';
 import { PhaseProgressBar, type ProgressStream } from './progress-bar';
 import { generateSynthetic, type SyntheticOptions } from './synthetic';
 
 /** Datasets {@link buildArtifacts} can build from. */
-export type DatasetName = 'synthetic';
+export type DatasetName = 'synthetic' | 'movielens';
 
 /** The phases of a build, in order. */
-export const BUILD_PHASES = ['dataset', 'split', 'als-fit', 'ranker', 'evaluate', 'als-serve', 'features', 'export', 'write'] as const;
+export const BUILD_PHASES = ['dataset', 'split', 'retrieval-fit', 'ranker', 'retrieval-serve', 'features', 'export', 'write'] as const;
 /** One phase of {@link BUILD_PHASES}. */
 export type BuildPhase = (typeof BUILD_PHASES)[number];
 
@@ -27,10 +35,9 @@ export type BuildPhase = (typeof BUILD_PHASES)[number];
 export const PHASE_TITLES: Readonly<Record<BuildPhase, string>> = {
   dataset: 'load dataset',
   split: 'split per user',
-  'als-fit': 'ALS on fit part',
+  'retrieval-fit': 'ALS + ItemKNN on fit part',
   ranker: 'train ranker',
-  evaluate: 'evaluate on test',
-  'als-serve': 'ALS on all data',
+  'retrieval-serve': 'ALS + ItemKNN to serve',
   features: 'feature snapshot',
   export: 'export ONNX',
   write: 'write artifact',
@@ -48,6 +55,17 @@ export interface BuildProgress {
 export interface BuildOptions {
   /** Which dataset. Default `synthetic`. */
   dataset?: DatasetName;
+  /** Directory of a MovieLens dataset (either layout); required for `movielens`. */
+  dataPath?: string;
+  /**
+   * History the served parts are built from: `train` (default; test held out in
+   * `holdout.json` for `npm run evaluate`) or `all` (production, nothing held out).
+   */
+  history?: 'train' | 'all';
+  /** Merge settings of the candidate generator (default {@link DEFAULT_RETRIEVAL_CONFIG}). */
+  retrieval?: RetrievalConfig;
+  /** Neighbours kept per item in the ItemKNN lists. Default 100. */
+  knnK?: number;
   /** Seed of the dataset generator and of every training step. Default 42. */
   seed?: number;
   /** Artifact root; the version directory is created inside and `CURRENT` updated. */
@@ -56,12 +74,10 @@ export interface BuildOptions {
   onProgress?: (progress: BuildProgress) => void;
   /** Overrides of the synthetic generator (size, shape). */
   synthetic?: Partial<Omit<SyntheticOptions, 'seed'>>;
-  /** Overrides of ALS; defaults for synthetic: f = 32, α = 20, λ = 0.05, 15 iterations. */
+  /** Overrides of ALS; defaults: synthetic f = 32, α = 20; MovieLens f = 32, α = 5 (λ = 0.05, 15 iterations). */
   als?: Partial<Omit<AlsOptions, 'onProgress' | 'seed'>>;
   /** Overrides of ranker training. */
   ranker?: Partial<Omit<RankerTrainOptions, 'onProgress' | 'seed'>>;
-  /** Measure test metrics (one more ALS run). Default true. */
-  evaluate?: boolean;
   /** Point `CURRENT` at the new version. Default true. */
   setCurrent?: boolean;
   /** Creation time for the manifest (default now); e.g. from SOURCE_DATE_EPOCH. */
@@ -85,6 +101,10 @@ export interface BuildSummary {
   files: Record<string, number>;
   totalBytes: number;
   metrics: Record<string, number>;
+  /** Split fingerprints (MovieLens: integer ids), to match runs with EVALUATION.md. */
+  split?: HoldoutFile['split'];
+  /** History the served parts come from. */
+  history: 'train' | 'all';
   /** Milliseconds per phase. */
   timings: Partial<Record<BuildPhase, number>>;
   totalMs: number;
@@ -95,12 +115,38 @@ export interface BuildSummary {
 /** ALS settings used for the synthetic dataset: small enough to build in seconds. */
 export const SYNTHETIC_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alpha: 20, lambda: 0.05, iterations: 15 };
 
+/**
+ * ALS settings used for MovieLens: f = 32, α = 5, the best of EVALUATION.md's 9-point grid
+ * by validation (never chosen on test).
+ */
+export const MOVIELENS_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alpha: 5, lambda: 0.05, iterations: 15 };
+
+/**
+ * Ranker settings used for MovieLens, chosen by NDCG@10 of held-out validation users
+ * (a small grid over negatives per user, hidden layers and epochs; see README, Quality).
+ */
+export const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { negativesPerUser: 100, mlp: { hidden: [32], epochs: 20 }, refit: true };
+
 function loadDataset(name: DatasetName, seed: number, options: BuildOptions): Dataset {
   switch (name) {
     case 'synthetic':
       return generateSynthetic({ ...options.synthetic, seed });
+    case 'movielens':
+      if (options.dataPath === undefined) throw new Error('dataset movielens needs a data directory (--data DIR)');
+      return loadMovieLens(options.dataPath);
     default:
-      throw new Error(`unknown dataset "${String(name)}" (supported: synthetic)`);
+      throw new Error(`unknown dataset "${String(name)}" (supported: synthetic, movielens)`);
+  }
+}
+
+/** Fingerprints of the three parts, or none when the ids are not integers. */
+function fingerprints(ix: IndexedDataset, part: Uint8Array): HoldoutFile['split'] {
+  try {
+    const out: HoldoutFile['split'] = {};
+    for (const p of ['fit', 'val', 'test'] as SplitPart[]) out[p] = splitFingerprint(ix, part, p);
+    return out;
+  } catch {
+    return {};
   }
 }
 
@@ -124,10 +170,11 @@ function historyIds(history: History, userIds: readonly string[], itemIds: reado
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Builds an artifact: generates (or loads) the dataset, splits it per user, trains ALS on
- * the fit part and the ranker on validation labels (stage A), optionally measures test
- * metrics (stage B: ALS on train), trains the served ALS on all interactions, computes the
- * served feature snapshot, exports the ranker to ONNX and writes the version directory.
+ * Builds an artifact: generates (or loads) the dataset, splits it per user, trains ALS and
+ * ItemKNN on the fit part and the ranker on validation labels over the merged candidates
+ * (stage A), trains the served ALS and ItemKNN on the served history (train or all),
+ * computes the served feature snapshot, exports the ranker to ONNX and writes the version
+ * directory (with `holdout.json` when the test part is held out).
  *
  * @example
  * const summary = await buildArtifacts({ outRoot: 'artifacts', seed: 42,
@@ -157,13 +204,22 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
     report({ phase: name, fraction: 1 });
     return result;
   };
-  const alsOptions = (name: BuildPhase): Partial<AlsOptions> => ({
-    ...SYNTHETIC_ALS_OPTIONS,
-    ...options.als,
-    seed,
-    onProgress: (p) =>
-      report({ phase: name, fraction: p.iteration / p.iterations, note: `iter ${p.iteration}/${p.iterations}${p.loss === undefined ? '' : ` loss ${p.loss.toExponential(2)}`}` }),
-  });
+  const baseAls = datasetName === 'movielens' ? MOVIELENS_ALS_OPTIONS : SYNTHETIC_ALS_OPTIONS;
+  const retrievalConfig = options.retrieval ?? DEFAULT_RETRIEVAL_CONFIG;
+  const historyKind = options.history ?? 'train';
+  const knnK = options.knnK ?? 100;
+  /** ALS (70% of the phase) then ItemKNN (30%) on one history. */
+  const retrievalModels = (name: BuildPhase, history: History) => {
+    const als = trainAls(history, {
+      ...baseAls,
+      computeLoss: false,
+      ...options.als,
+      seed,
+      onProgress: (p) => report({ phase: name, fraction: (0.7 * p.iteration) / p.iterations, note: `ALS iter ${p.iteration}/${p.iterations}${p.loss === undefined ? '' : ` loss ${p.loss.toExponential(2)}`}` }),
+    });
+    const neighbors = itemKnn(history, knnK, (f) => report({ phase: name, fraction: 0.7 + 0.3 * f, note: 'ItemKNN' }));
+    return { embeddings: alsEmbeddings(als), neighbors, config: retrievalConfig };
+  };
 
   const dataset = await phase('dataset', () => loadDataset(datasetName, seed, options));
   const split = await phase('split', () => {
@@ -172,44 +228,31 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
     const attrs: ItemAttributes = { genres: ix.genres, itemGenres: ix.itemGenres, itemYear: ix.itemYear };
     return {
       ix,
+      part,
       attrs,
       fit: selectHistory(ix, part, ['fit']),
-      train: selectHistory(ix, part, ['fit', 'val']),
-      all: selectHistory(ix, part, ['fit', 'val', 'test']),
+      served: selectHistory(ix, part, historyKind === 'train' ? ['fit', 'val'] : ['fit', 'val', 'test']),
       val: partItemSets(ix, part, 'val'),
-      test: partItemSets(ix, part, 'test'),
+      fingerprints: fingerprints(ix, part),
     };
   });
   const { ix, attrs } = split;
+  if (split.fingerprints['fit']) {
+    const f = split.fingerprints;
+    report({ phase: 'split', fraction: 1, note: `fit ${f['fit']!.count} ${f['fit']!.md5}, val ${f['val']!.count} ${f['val']!.md5}, test ${f['test']!.count} ${f['test']!.md5}` });
+  }
   const spec = defaultRankerFeatures(ix.genres.length);
 
-  const alsFit = await phase('als-fit', () => trainAls(split.fit, alsOptions('als-fit')));
+  const fitModels = await phase('retrieval-fit', () => retrievalModels('retrieval-fit', split.fit));
   const ranker = await phase('ranker', () =>
     trainRanker(
-      { history: split.fit, snapshot: computeFeatures(split.fit, attrs), embeddings: alsEmbeddings(alsFit), targets: split.val, spec },
-      { ...options.ranker, seed, onProgress: (fraction, note) => report({ phase: 'ranker', fraction, note }) },
+      { history: split.fit, snapshot: computeFeatures(split.fit, attrs), models: fitModels, targets: split.val, spec },
+      { ...(datasetName === 'movielens' ? MOVIELENS_RANKER_OPTIONS : {}), ...options.ranker, seed, onProgress: (fraction, note) => report({ phase: 'ranker', fraction, note }) },
     ),
   );
   const metrics: Record<string, number> = { ...ranker.metrics };
-  if (options.evaluate !== false) {
-    await phase('evaluate', () => {
-      const alsTrain = trainAls(split.train, {
-        ...alsOptions('evaluate'),
-        onProgress: (p) => report({ phase: 'evaluate', fraction: (0.7 * p.iteration) / p.iterations, note: `ALS on train, iter ${p.iteration}/${p.iterations}` }),
-      });
-      const test = evaluateTwoStage({
-        history: split.train,
-        snapshot: computeFeatures(split.train, attrs),
-        embeddings: alsEmbeddings(alsTrain),
-        targets: split.test,
-        ranker,
-        onProgress: (f) => report({ phase: 'evaluate', fraction: 0.7 + 0.3 * f, note: 'scoring test users' }),
-      });
-      for (const [k, v] of Object.entries(test)) metrics[`test_${k}`] = v;
-    });
-  }
-  const alsServe = await phase('als-serve', () => trainAls(split.all, alsOptions('als-serve')));
-  const snapshot = await phase('features', () => computeFeatures(split.all, attrs));
+  const served = await phase('retrieval-serve', () => retrievalModels('retrieval-serve', split.served));
+  const snapshot = await phase('features', () => computeFeatures(split.served, attrs));
   const rankerSpec: RankerSpec = { file: 'ranker.onnx', input: 'features', output: 'score', features: spec };
   const model = await phase('export', () =>
     exportMlpToOnnx(ranker.mlp, {
@@ -219,7 +262,15 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
       docString: `recsys ranker: MLP ${ranker.mlp.layers.map((l) => l.outputs).join('-')} over ${spec.length} features, trained on ${dataset.name} (seed ${seed})`,
     }),
   );
-  const embeddings = alsEmbeddings(alsServe);
+  const embeddings = served.embeddings;
+  let holdout: HoldoutFile | undefined;
+  if (historyKind === 'train') {
+    const targets: Record<string, string[]> = {};
+    partItemSets(ix, split.part, 'test').forEach((items, u) => {
+      if (items.size > 0) targets[ix.userIds[u]!] = [...items].sort((a, b) => a - b).map((i) => ix.itemIds[i]!);
+    });
+    holdout = { part: 'test', split: split.fingerprints, targets };
+  }
   const written = await phase('write', () =>
     writeArtifact(
       options.outRoot,
@@ -241,9 +292,13 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
         featureViews: snapshot.views,
         itemFeatures: snapshot.itemFeatures,
         userFeatures: snapshot.userFeatures,
-        userHistory: historyIds(split.all, ix.userIds, ix.itemIds),
+        userHistory: historyIds(split.served, ix.userIds, ix.itemIds),
         ranker: { spec: rankerSpec, model },
         metrics,
+        retrieval: retrievalConfig,
+        neighbors: served.neighbors,
+        history: historyKind,
+        ...(holdout ? { holdout } : {}),
         ...(options.created === undefined ? {} : { created: options.created }),
       },
       { setCurrent: options.setCurrent !== false },
@@ -269,6 +324,8 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
     files,
     totalBytes,
     metrics: written.manifest.metrics,
+    ...(split.fingerprints['fit'] ? { split: split.fingerprints } : {}),
+    history: historyKind,
     timings,
     totalMs: Date.now() - started,
     reused: written.reused,
@@ -306,7 +363,7 @@ export async function ensureArtifacts(root: string, options: EnsureOptions = {})
     const stream = progressStream === undefined ? process.stderr : progressStream;
     if (buildOptions.onProgress === undefined && stream !== null) {
       stream.write(`no valid artifact in ${path.resolve(root)} (${err.problem}); building the synthetic one\n`);
-      const bar = new PhaseProgressBar(stream, buildOptions.evaluate === false ? BUILD_PHASES.length - 1 : BUILD_PHASES.length);
+      const bar = new PhaseProgressBar(stream, BUILD_PHASES.length);
       buildOptions.onProgress = (p) => bar.update(PHASE_TITLES[p.phase], p.fraction, p.note);
     }
     const summary = await buildArtifacts({ ...buildOptions, outRoot: root });

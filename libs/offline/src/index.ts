@@ -14,3 +14,6 @@ export * from './progress-bar';
 export * from './random';
 export * from './ranker-train';
 export * from './synthetic';
+export * from './movielens';
+export * from './item-knn';
+export * from './evaluation';

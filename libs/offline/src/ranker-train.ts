@@ -1,17 +1,21 @@
 /**
- * The first ranker: candidates from ALS, model inputs built with the same
+ * The ranker: candidates from the merged retrieval of `@recsys/core` (ALS, ItemKNN,
+ * popularity; the same code the candidate generator runs), model inputs built with the same
  * `assembleRankerInput` the online ranker uses, a small MLP trained on validation labels
  * (docs/EVALUATION.md "Two-stage", stage A), and the offline metrics of retrieval alone
  * versus retrieval + ranker.
  */
 import {
   assembleRankerInput,
+  DEFAULT_RETRIEVAL_CONFIG,
+  MergedRetriever,
   ndcgAtK,
   recallAtK,
   rocAuc,
-  topKByDot,
-  topKByScore,
+  type ItemNeighbors,
   type RankerFeature,
+  type RetrievalConfig,
+  type RetrievalSource,
 } from '@recsys/core';
 import type { AlsModel } from './als';
 import type { History } from './datasets';
@@ -29,8 +33,9 @@ import {
 import { createRng } from './random';
 
 /**
- * The default ranker inputs (EVALUATION.md's feature table, named for serving):
- * ALS score, candidate rank, item popularity and mean rating, user activity and mean
+ * The default ranker inputs (EVALUATION.md's feature table, named for serving, plus the
+ * per-source retrieval scores): ALS score, ItemKNN score, fused retrieval score and rank
+ * in the merged candidate list, item popularity and mean rating, user activity and mean
  * rating, user–item genre overlap, release year, and days between the user's and the
  * item's latest interactions.
  */
@@ -38,6 +43,8 @@ export function defaultRankerFeatures(nGenres: number): RankerFeature[] {
   const genres = Array.from({ length: nGenres }, (_, k) => genreFeature(k));
   return [
     { name: 'als_score', kind: 'source_score', source: 'embedding', default: 0 },
+    { name: 'covis_score', kind: 'source_score', source: 'covisitation', default: 0 },
+    { name: 'retrieval_score', kind: 'retrieval_score' },
     { name: 'retrieval_rank', kind: 'retrieval_rank' },
     { name: 'item_log_pop', kind: 'item', feature: 'item_log_pop' },
     { name: 'item_mean_rating', kind: 'item', feature: 'item_mean_rating' },
@@ -68,27 +75,64 @@ export interface CandidateList {
   user: number;
   /** Item indices, best first. */
   items: Int32Array;
-  /** Retrieval (dot product) score of each. */
-  scores: Float64Array;
+  /** Merged (fused) retrieval score of each, float32 as served. */
+  scores: Float32Array;
+  /** Per-source scores, NaN where the source did not retrieve the item. */
+  sourceScores: Partial<Record<RetrievalSource, Float32Array>>;
+}
+
+/** What the merged retrieval needs from training: models fit on one history. */
+export interface RetrievalModels {
+  embeddings: Embeddings;
+  neighbors: ItemNeighbors;
+  config?: RetrievalConfig;
+}
+
+/** The core retriever over in-memory models, with popularity counted from `history`. */
+export function retrieverFor(models: RetrievalModels, history: History): MergedRetriever {
+  const pop = new Float32Array(history.nItems);
+  for (const i of history.items) pop[i]!++;
+  return new MergedRetriever({
+    nItems: history.nItems,
+    dim: models.embeddings.dim,
+    itemEmbeddings: models.embeddings.item,
+    itemPopularity: pop,
+    neighbors: models.neighbors,
+    config: models.config ?? DEFAULT_RETRIEVAL_CONFIG,
+  });
+}
+
+/** User u's history items, newest first, each once: what the feature store sends as recent items. */
+export function recentItems(history: History, u: number): number[] {
+  const seen = new Set<number>();
+  const out: number[] = [];
+  for (let p = history.userPtr[u + 1]! - 1; p >= history.userPtr[u]!; p--) {
+    const i = history.items[p]!;
+    if (!seen.has(i)) {
+      seen.add(i);
+      out.push(i);
+    }
+  }
+  return out;
 }
 
 /**
- * Top-`k` items by embedding dot product for each user, excluding the user's own history
- * items and items without any interaction in `history` (EVALUATION.md's candidate rule).
+ * Merged top-`k` candidates for each user, excluding the user's own history items and
+ * items without any interaction in `history` (EVALUATION.md's candidate rule).
  */
-export function retrieveCandidates(emb: Embeddings, history: History, users: readonly number[], k: number): CandidateList[] {
-  const unseen = new Set<number>();
-  const seen = new Uint8Array(history.nItems);
-  for (const i of history.items) seen[i] = 1;
-  seen.forEach((s, i) => {
-    if (s === 0) unseen.add(i);
-  });
+export function retrieveCandidates(models: RetrievalModels, history: History, users: readonly number[], k: number, only?: readonly RetrievalSource[]): CandidateList[] {
+  const retriever = retrieverFor(models, history);
+  const emb = models.embeddings;
   return users.map((u) => {
-    const exclude = new Set(unseen);
-    for (let p = history.userPtr[u]!; p < history.userPtr[u + 1]!; p++) exclude.add(history.items[p]!);
-    const query = emb.user.subarray(u * emb.dim, (u + 1) * emb.dim);
-    const top = topKByDot(emb.item, emb.dim, query, k, exclude);
-    return { user: u, items: top.indices, scores: top.scores };
+    const recent = recentItems(history, u);
+    const r = retriever.retrieve({
+      userEmbedding: emb.user.subarray(u * emb.dim, (u + 1) * emb.dim),
+      recentItems: recent,
+      exclude: new Set(recent),
+      n: k,
+      ...(only ? { only } : {}),
+    });
+    return { user: u, items: r.items, scores: r.scores, sourceScores: r.sourceScores };
   });
 }
 
@@ -109,8 +153,7 @@ export function rankerInputFor(spec: readonly RankerFeature[], snapshot: Feature
     for (let j = 0; j < n; j++) col[j] = snapshot.itemFeatures[cands.items[j]! * iw + c]!;
     item.set(f.name, col);
   });
-  const scores = Float32Array.from(cands.scores);
-  return assembleRankerInput(spec, { n, candidateScores: scores, sourceScores: { embedding: scores }, user, item });
+  return assembleRankerInput(spec, { n, candidateScores: cands.scores, sourceScores: cands.sourceScores, user, item });
 }
 
 /** Candidate positions re-ordered by `scores` descending; ties keep the retrieval order. */
@@ -128,6 +171,11 @@ export interface RankerTrainOptions {
   holdoutFraction: number;
   /** MLP settings. */
   mlp: Partial<MlpTrainOptions>;
+  /**
+   * After measuring on the held-out users, train the returned model again on all users
+   * (same settings); the metrics stay those of the held-out measurement. Default false.
+   */
+  refit: boolean;
   seed: number;
   /** Progress in [0, 1] with a short note. */
   onProgress?: (fraction: number, note: string) => void;
@@ -139,6 +187,7 @@ export const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
   negativesPerUser: 50,
   holdoutFraction: 0.2,
   mlp: {},
+  refit: false,
   seed: 42,
 };
 
@@ -149,7 +198,7 @@ export interface TrainedRanker {
   mlp: Mlp;
   /**
    * `ranker_train_users`, `ranker_train_rows`, `ranker_holdout_users`, `val_auc`,
-   * `val_ndcg_at_10_als` / `_ranker`, `val_recall_at_10_als` / `_ranker`.
+   * `val_ndcg_at_10_merged` / `_ranker`, `val_recall_at_10_merged` / `_ranker`.
    */
   metrics: Record<string, number>;
 }
@@ -159,18 +208,18 @@ export interface RankerTrainingInput {
   /** The history the candidates, features and ALS model come from (`fit`). */
   history: History;
   snapshot: FeatureSnapshot;
-  embeddings: Embeddings;
+  models: RetrievalModels;
   /** Per user, the items to predict (`val`); users with none are not used. */
   targets: ReadonlyArray<ReadonlySet<number>>;
   spec: RankerFeature[];
 }
 
 /**
- * Trains the ranker (stage A): for every user with targets, the top-`candidates` ALS
- * items labelled 1 when in the user's targets. Users are split into training users and a
+ * Trains the ranker (stage A): for every user with targets, the top-`candidates` merged
+ * retrieval items labelled 1 when in the user's targets. Users are split into training users and a
  * held-out share; training keeps users with ≥ 1 positive candidate, all their positives and
  * `negativesPerUser` sampled negatives; the held-out users measure AUC, NDCG@10 and
- * Recall@10 of the ranker against the ALS order.
+ * Recall@10 of the ranker against the merged retrieval order.
  */
 export function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): TrainedRanker {
   const o: RankerTrainOptions = { ...DEFAULT_RANKER_OPTIONS, ...options };
@@ -183,39 +232,47 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
   const training = users.slice(nHoldout).sort((a, b) => a - b);
 
-  o.onProgress?.(0, 'retrieving candidates');
-  const trainCands = retrieveCandidates(input.embeddings, input.history, training, o.candidates);
-  const rows: number[] = [];
-  const labels: number[] = [];
-  let usersKept = 0;
-  trainCands.forEach((c, idx) => {
-    const t = input.targets[c.user]!;
-    const label = Array.from(c.items, (i) => (t.has(i) ? 1 : 0));
-    if (!label.includes(1)) return;
-    usersKept++;
-    const x = rankerInputFor(spec, input.snapshot, c);
-    const negatives = rng.shuffle(label.flatMap((l, j) => (l === 0 ? [j] : [])));
-    const keep = new Set([...label.flatMap((l, j) => (l === 1 ? [j] : [])), ...negatives.slice(0, o.negativesPerUser)]);
-    for (const j of [...keep].sort((a, b) => a - b)) {
-      for (let f = 0; f < width; f++) rows.push(x[j * width + f]!);
-      labels.push(label[j]!);
-    }
-    if (idx % 200 === 0) o.onProgress?.((0.3 * idx) / trainCands.length, 'building training rows');
-  });
-  const n = labels.length;
-  if (n === 0 || !labels.includes(1)) throw new Error('ranker training: no positive candidates; the dataset is too small');
+  /** Builds the labelled rows of `userList` and trains an MLP on them (progress from `p0` to `p1`). */
+  const fit = (userList: number[], p0: number, p1: number): { mlp: Mlp; rows: number; users: number } => {
+    const at = (f: number): number => p0 + (p1 - p0) * f;
+    o.onProgress?.(at(0), 'retrieving candidates');
+    const cands = retrieveCandidates(input.models, input.history, userList, o.candidates);
+    const rows: number[] = [];
+    const labels: number[] = [];
+    let usersKept = 0;
+    cands.forEach((c, idx) => {
+      const t = input.targets[c.user]!;
+      const label = Array.from(c.items, (i) => (t.has(i) ? 1 : 0));
+      if (!label.includes(1)) return;
+      usersKept++;
+      const x = rankerInputFor(spec, input.snapshot, c);
+      const negatives = rng.shuffle(label.flatMap((l, j) => (l === 0 ? [j] : [])));
+      const keep = new Set([...label.flatMap((l, j) => (l === 1 ? [j] : [])), ...negatives.slice(0, o.negativesPerUser)]);
+      for (const j of [...keep].sort((a, b) => a - b)) {
+        for (let f = 0; f < width; f++) rows.push(x[j * width + f]!);
+        labels.push(label[j]!);
+      }
+      if (idx % 200 === 0) o.onProgress?.(at((0.3 * idx) / cands.length), 'building training rows');
+    });
+    const n = labels.length;
+    if (n === 0 || !labels.includes(1)) throw new Error('ranker training: no positive candidates; the dataset is too small');
+    const standardization = fitStandardization(rows, n, width);
+    const xs = applyStandardization(rows, n, standardization);
+    const trained = trainBinaryMlp(xs, labels, width, {
+      seed: o.seed,
+      ...o.mlp,
+      onEpoch: (epoch, epochs, loss) => o.onProgress?.(at(0.3 + (0.7 * epoch) / epochs), `epoch ${epoch}/${epochs} log-loss ${loss.toFixed(4)}`),
+    });
+    return { mlp: toFloat32(foldStandardization(trained, standardization)), rows: n, users: usersKept };
+  };
+  const refit = o.refit && holdout.length > 0;
+  const first = fit(training, 0, refit ? 0.45 : 0.9);
+  const { mlp } = first;
+  const n = first.rows;
+  const usersKept = first.users;
 
-  const standardization = fitStandardization(rows, n, width);
-  const xs = applyStandardization(rows, n, standardization);
-  const trained = trainBinaryMlp(xs, labels, width, {
-    seed: o.seed,
-    ...o.mlp,
-    onEpoch: (epoch, epochs, loss) => o.onProgress?.(0.3 + (0.6 * epoch) / epochs, `epoch ${epoch}/${epochs} log-loss ${loss.toFixed(4)}`),
-  });
-  const mlp = toFloat32(foldStandardization(trained, standardization));
-
-  o.onProgress?.(0.9, 'validating on held-out users');
-  const holdoutCands = retrieveCandidates(input.embeddings, input.history, holdout, o.candidates);
+  o.onProgress?.(refit ? 0.47 : 0.9, 'validating on held-out users');
+  const holdoutCands = retrieveCandidates(input.models, input.history, holdout, o.candidates);
   const allScores: number[] = [];
   const allLabels: number[] = [];
   const sums = { ndcgAls: 0, ndcgRanker: 0, recallAls: 0, recallRanker: 0 };
@@ -238,77 +295,20 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
     ranker_train_rows: n,
     ranker_holdout_users: holdoutCands.length,
     val_auc: rocAuc(allScores, allLabels),
-    val_ndcg_at_10_als: sums.ndcgAls / h,
+    val_ndcg_at_10_merged: sums.ndcgAls / h,
     val_ndcg_at_10_ranker: sums.ndcgRanker / h,
-    val_recall_at_10_als: sums.recallAls / h,
+    val_recall_at_10_merged: sums.recallAls / h,
     val_recall_at_10_ranker: sums.recallRanker / h,
   };
+  if (refit) {
+    // Settings and metrics come from the held-out users; the served model then learns from all of them.
+    const all = fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.95);
+    metrics['ranker_refit_users'] = all.users;
+    metrics['ranker_refit_rows'] = all.rows;
+    o.onProgress?.(1, `held-out AUC ${metrics['val_auc']!.toFixed(3)}; refit on all ${all.users} users`);
+    return { spec, mlp: all.mlp, metrics };
+  }
   o.onProgress?.(1, `held-out AUC ${metrics['val_auc']!.toFixed(3)}`);
   return { spec, mlp, metrics };
 }
 
-/** Inputs of {@link evaluateTwoStage} (stage B: history = train, targets = test). */
-export interface EvaluationInput {
-  history: History;
-  snapshot: FeatureSnapshot;
-  embeddings: Embeddings;
-  targets: ReadonlyArray<ReadonlySet<number>>;
-  /** Score the candidates with this ranker too (two-stage metrics). */
-  ranker?: { spec: RankerFeature[]; mlp: Mlp };
-  candidates?: number;
-  onProgress?: (fraction: number) => void;
-}
-
-/**
- * Offline metrics of EVALUATION.md over the users with ≥ 1 target: Recall@10, NDCG@10,
- * Recall@300 and Coverage@10 for popularity and ALS, and Recall@10, NDCG@10 and
- * Coverage@10 of ALS + ranker when a ranker is given. Keys: `<metric>_<method>`, e.g.
- * `ndcg_at_10_als`, plus `users`.
- */
-export function evaluateTwoStage(input: EvaluationInput): Record<string, number> {
-  const k = input.candidates ?? 300;
-  const users = input.targets.flatMap((t, u) => (t.size > 0 ? [u] : []));
-  const nItems = input.history.nItems;
-  const popularity = new Float64Array(nItems);
-  for (const i of input.history.items) popularity[i]!++;
-  const unseen = new Set<number>();
-  popularity.forEach((c, i) => {
-    if (c === 0) unseen.add(i);
-  });
-  const methods = input.ranker ? ['pop', 'als', 'two_stage'] : ['pop', 'als'];
-  const sums = new Map<string, number>();
-  const add = (key: string, v: number): void => void sums.set(key, (sums.get(key) ?? 0) + v);
-  const covered = new Map(methods.map((m) => [m, new Set<number>()]));
-  const record = (method: string, ranked: ArrayLike<number>, t: ReadonlySet<number>): void => {
-    add(`recall_at_10_${method}`, recallAtK(ranked, t, 10));
-    add(`ndcg_at_10_${method}`, ndcgAtK(ranked, t, 10));
-    if (method !== 'two_stage') add(`recall_at_${k}_${method}`, recallAtK(ranked, t, k, 'all'));
-    const cov = covered.get(method)!;
-    for (let r = 0; r < Math.min(10, ranked.length); r++) cov.add(ranked[r]!);
-  };
-  // Popularity order of the whole catalogue once (ties → lower index); per user, skip own items.
-  const popOrder = topKByScore(popularity, nItems).indices;
-  const candidates = retrieveCandidates(input.embeddings, input.history, users, k);
-  candidates.forEach((c, idx) => {
-    const u = c.user;
-    const t = input.targets[u]!;
-    const own = new Set(input.history.items.subarray(input.history.userPtr[u]!, input.history.userPtr[u + 1]!));
-    const pop: number[] = [];
-    for (let r = 0; r < popOrder.length && pop.length < k; r++) {
-      const i = popOrder[r]!;
-      if (!own.has(i) && !unseen.has(i)) pop.push(i);
-    }
-    record('pop', pop, t);
-    record('als', c.items, t);
-    if (input.ranker) {
-      const pred = mlpForward(input.ranker.mlp, rankerInputFor(input.ranker.spec, input.snapshot, c), c.items.length);
-      record('two_stage', rerank(pred).map((j) => c.items[j]!), t);
-    }
-    if (idx % 100 === 0) input.onProgress?.(idx / users.length);
-  });
-  const out: Record<string, number> = { users: users.length };
-  for (const [key, v] of [...sums.entries()].sort()) out[key] = v / Math.max(1, users.length);
-  for (const m of methods) out[`coverage_at_10_${m}`] = covered.get(m)!.size / nItems;
-  input.onProgress?.(1);
-  return out;
-}

@@ -3,14 +3,15 @@ import { formatTable, PhaseProgressBar } from '@recsys/offline';
 
 describe('parseArtifactsArgs', () => {
   it('has defaults and accepts both --flag value and --flag=value', () => {
-    expect(parseArtifactsArgs([])).toEqual({ dataset: 'synthetic', out: 'artifacts', seed: 42, evaluate: true, help: false });
-    expect(parseArtifactsArgs(['--dataset', 'synthetic', '--out=/tmp/x', '--seed', '7', '--no-eval'])).toEqual({
+    expect(parseArtifactsArgs([])).toEqual({ dataset: 'synthetic', out: 'artifacts', seed: 42, history: 'train', help: false });
+    expect(parseArtifactsArgs(['--dataset', 'synthetic', '--out=/tmp/x', '--seed', '7', '--history', 'all'])).toEqual({
       dataset: 'synthetic',
       out: '/tmp/x',
       seed: 7,
-      evaluate: false,
+      history: 'all',
       help: false,
     });
+    expect(parseArtifactsArgs(['--dataset=movielens', '--data', '/d'])).toMatchObject({ dataset: 'movielens', data: '/d' });
     expect(parseArtifactsArgs(['-h']).help).toBe(true);
   });
 
@@ -19,7 +20,10 @@ describe('parseArtifactsArgs', () => {
     [['--seed', '-1'], /^--seed: expected an integer in 0\.\.4294967295, got "-1"$/],
     [['--seed'], /^--seed needs a value$/],
     [['--seed=4294967296'], /^--seed: expected an integer/],
-    [['--dataset', 'movielens'], /^--dataset: unknown dataset "movielens" \(supported: synthetic\)$/],
+    [['--dataset', 'movielens'], /^--dataset movielens needs --data DIR/],
+    [['--dataset', 'netflix'], /^--dataset: unknown dataset "netflix" \(supported: synthetic, movielens\)$/],
+    [['--data', '/d'], /^--data is only used with --dataset movielens$/],
+    [['--history', 'test'], /^--history: expected train or all, got "test"$/],
     [['--out'], /^--out needs a value$/],
     [['--out='], /^--out needs a non-empty value$/],
     [['--users', '5'], /^unknown flag --users/],
@@ -59,7 +63,7 @@ describe('main', () => {
 
   it('exits 1 with a clear message when the build fails', async () => {
     // An output root below a regular file cannot be created.
-    expect(await main(['--out', `${__filename}/artifacts`, '--no-eval'], {})).toBe(1);
+    expect(await main(['--out', `${__filename}/artifacts`], {})).toBe(1);
     expect(stderr.join('')).toMatch(/artifacts: build failed: cannot write to artifact root .*cli\.test\.ts\/artifacts: .*(ENOTDIR|not a directory)/);
   });
 });
@@ -120,7 +124,10 @@ describe('summary formatting', () => {
       timings: { dataset: 600, write: 20 },
       totalMs: 11000,
       reused: false,
+      history: 'train',
+      split: { fit: { count: 72115, md5: '3b4315875298' } },
     });
+    expect(text).toMatch(/^split fit\s+72115 3b4315875298$/m);
     expect(text).toMatch(/^artifact\s+synthetic-0123456789ab$/m);
     expect(text).toMatch(/^path\s+\/tmp\/artifacts\/synthetic-0123456789ab$/m);
     expect(text).toMatch(/^interactions\s+99619$/m);

@@ -12,6 +12,7 @@ import {
   selectHistory,
   splitByUser,
   trainAls,
+  itemKnn,
   trainRanker,
 } from '@recsys/offline';
 
@@ -21,7 +22,8 @@ function stageA() {
   const fit = selectHistory(ix, part, ['fit']);
   const snapshot = computeFeatures(fit, { genres: ix.genres, itemGenres: ix.itemGenres, itemYear: ix.itemYear });
   const embeddings = alsEmbeddings(trainAls(fit, { factors: 8, iterations: 4 }));
-  return { ix, part, fit, snapshot, embeddings, val: partItemSets(ix, part, 'val') };
+  const models = { embeddings, neighbors: itemKnn(fit, 20) };
+  return { ix, part, fit, snapshot, models, val: partItemSets(ix, part, 'val') };
 }
 
 describe('ranker training pieces', () => {
@@ -31,9 +33,9 @@ describe('ranker training pieces', () => {
     expect(() => validateRankerSpec(defaultRankerFeatures(18), a.snapshot.views)).not.toThrow();
   });
 
-  it('retrieves candidates excluding the user history and never-seen items', () => {
+  it('retrieves merged candidates excluding the user history and never-seen items', () => {
     const seenAnywhere = new Set(a.fit.items);
-    const [c] = retrieveCandidates(a.embeddings, a.fit, [5], 50);
+    const [c] = retrieveCandidates(a.models, a.fit, [5], 50);
     const own = new Set(a.fit.items.subarray(a.fit.userPtr[5]!, a.fit.userPtr[6]!));
     expect(c!.items).toHaveLength(50);
     for (const i of c!.items) {
@@ -41,11 +43,15 @@ describe('ranker training pieces', () => {
       expect(seenAnywhere.has(i)).toBe(true);
     }
     for (let j = 1; j < 50; j++) expect(c!.scores[j]!).toBeLessThanOrEqual(c!.scores[j - 1]!);
+    // Both personal sources contributed, each score kept where its source found the item.
+    const found = (s: Float32Array | undefined): number => Array.from(s ?? []).filter((v) => !Number.isNaN(v)).length;
+    expect(found(c!.sourceScores.embedding)).toBeGreaterThan(0);
+    expect(found(c!.sourceScores.covisitation)).toBeGreaterThan(0);
   });
 
   it('builds model rows from the snapshot like the serving path', () => {
     const spec = defaultRankerFeatures(18);
-    const [c] = retrieveCandidates(a.embeddings, a.fit, [3], 20);
+    const [c] = retrieveCandidates(a.models, a.fit, [3], 20);
     const x = rankerInputFor(spec, a.snapshot, c!);
     const width = spec.length;
     const col = (name: string): number => spec.findIndex((f) => f.name === name);
@@ -55,7 +61,9 @@ describe('ranker training pieces', () => {
     expect(x[4 * width + col('item_log_pop')]).toBe(a.snapshot.itemFeatures[c!.items[4]! * iw]);
     expect(x[4 * width + col('user_activity')]).toBe(a.snapshot.userFeatures[3 * uw]);
     expect(x[4 * width + col('retrieval_rank')]).toBe(5);
-    expect(x[4 * width + col('als_score')]).toBeCloseTo(c!.scores[4]!, 5);
+    const als = c!.sourceScores.embedding![4]!;
+    expect(x[4 * width + col('als_score')]).toBe(Number.isNaN(als) ? 0 : als);
+    expect(x[4 * width + col('retrieval_score')]).toBe(c!.scores[4]);
     expect(x).toHaveLength(20 * width);
   });
 
@@ -65,7 +73,7 @@ describe('ranker training pieces', () => {
 
   it('trains a ranker that beats chance on held-out users, deterministically', () => {
     const spec = defaultRankerFeatures(18);
-    const input = { history: a.fit, snapshot: a.snapshot, embeddings: a.embeddings, targets: a.val, spec };
+    const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
     const options = { candidates: 100, mlp: { epochs: 3 } };
     const r1 = trainRanker(input, options);
     expect(r1.metrics['ranker_holdout_users']).toBeGreaterThan(20);
@@ -73,5 +81,17 @@ describe('ranker training pieces', () => {
     expect(r1.mlp.layers[0]!.weight).toBeInstanceOf(Float32Array);
     const r2 = trainRanker(input, options);
     expect(Array.from(r2.mlp.layers[0]!.weight)).toEqual(Array.from(r1.mlp.layers[0]!.weight));
+  });
+
+  it('refit trains the served model on all users, keeping the held-out metrics', () => {
+    const spec = defaultRankerFeatures(18);
+    const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
+    const options = { candidates: 100, mlp: { epochs: 3 } };
+    const plain = trainRanker(input, options);
+    const refit = trainRanker(input, { ...options, refit: true });
+    expect(refit.metrics['val_auc']).toBe(plain.metrics['val_auc']);
+    expect(refit.metrics['ranker_refit_users']).toBeGreaterThan(plain.metrics['ranker_train_users']!);
+    expect(refit.metrics['ranker_refit_rows']).toBeGreaterThan(plain.metrics['ranker_train_rows']!);
+    expect(Array.from(refit.mlp.layers[0]!.weight)).not.toEqual(Array.from(plain.mlp.layers[0]!.weight));
   });
 });

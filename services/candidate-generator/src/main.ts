@@ -1,4 +1,4 @@
-import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { ArtifactWatcher, loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { CandidateGeneratorServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { candidateGeneratorConfig } from './config';
@@ -18,11 +18,24 @@ void runService({
         maxNumCandidates: config.MAX_NUM_CANDIDATES,
       }),
     );
+    const load = (dir: string): void => {
+      const next = new Retriever(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']));
+      retriever = next;
+      metrics.setVersion(next.version);
+      log.info({ version: next.version, dir, items: next.artifacts.itemIds.length }, 'artifacts loaded');
+    };
     return async () => {
       const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
-      retriever = new Retriever(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']));
-      metrics.setVersion(retriever.version);
-      log.info({ version: retriever.version, dir, items: retriever.artifacts.itemIds.length }, 'artifacts loaded');
+      load(dir);
+      const watcher = new ArtifactWatcher({
+        root: config.ARTIFACTS_DIR,
+        initialDir: dir,
+        intervalMs: config.ARTIFACTS_POLL_MS,
+        load,
+        onError: (err, d) => log.error({ err: (err as Error).message, dir: d }, 'new artifact version not loaded; the old one keeps serving'),
+      });
+      watcher.start();
+      host.onShutdown(() => watcher.stop());
     };
   },
 });

@@ -1,4 +1,4 @@
-import { LoadedArtifacts, topKByDot } from '@recsys/core';
+import { DEFAULT_RETRIEVAL_CONFIG, LoadedArtifacts, MergedRetriever, type RetrievalSource as SourceName } from '@recsys/core';
 import { RetrievalSource } from '@recsys/proto';
 
 /** Candidates of one user, columnar and best first. */
@@ -11,71 +11,67 @@ export interface Candidates {
   userKnown: boolean;
 }
 
+const WIRE_SOURCE: Record<SourceName, RetrievalSource> = {
+  embedding: RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING,
+  covisitation: RetrievalSource.RETRIEVAL_SOURCE_COVISITATION,
+  popularity: RetrievalSource.RETRIEVAL_SOURCE_POPULARITY,
+};
+
 /**
- * Retrieval over one artifact version: exact top-N by dot product between the user's
- * embedding and every item embedding, or the most popular items for users without an
- * embedding. Pure: no gRPC here.
+ * Retrieval over one artifact version: the merged retrieval of `@recsys/core` (embedding
+ * top-N, item-to-item covisitation from the request's recent items, popularity; popularity
+ * alone for users with neither), the same code `npm run evaluate` runs offline. This class
+ * only translates ids and wire enums. Pure: no gRPC here.
  */
 export class Retriever {
   private readonly dim: number;
-  /** Item rows by descending popularity (ties: lower row first), computed once. */
-  private readonly popularOrder: Int32Array;
+  private readonly merged: MergedRetriever;
 
   constructor(readonly artifacts: LoadedArtifacts) {
     this.dim = artifacts.manifest.embedding_dim;
-    const pop = artifacts.itemPopularity;
-    const order = Array.from({ length: artifacts.itemIds.length }, (_, i) => i);
-    order.sort((a, b) => (pop[b] ?? 0) - (pop[a] ?? 0) || a - b);
-    this.popularOrder = Int32Array.from(order);
+    this.merged = new MergedRetriever({
+      nItems: artifacts.itemIds.length,
+      dim: this.dim,
+      itemEmbeddings: artifacts.itemEmbeddings,
+      itemPopularity: artifacts.itemPopularity,
+      ...(artifacts.itemNeighbors ? { neighbors: artifacts.itemNeighbors } : {}),
+      config: artifacts.manifest.retrieval ?? DEFAULT_RETRIEVAL_CONFIG,
+    });
   }
 
   get version(): string {
     return this.artifacts.manifest.version;
   }
 
-  /** Up to `n` candidates for `userId`, none of them in `exclude`. */
-  retrieve(userId: string, n: number, exclude: ReadonlySet<string>): Candidates {
-    const { itemIndex, userIndex, userEmbeddings, itemEmbeddings, itemIds } = this.artifacts;
+  /**
+   * Up to `n` candidates for `userId`, none of them in `exclude`; `recent` are the user's
+   * most recent item ids, newest first (ids the artifact does not know are ignored).
+   */
+  retrieve(userId: string, n: number, exclude: ReadonlySet<string>, recent: readonly string[] = []): Candidates {
+    const { itemIndex, userIndex, userEmbeddings, itemIds } = this.artifacts;
     const excluded = new Set<number>();
     for (const id of exclude) {
       const row = itemIndex.get(id);
       if (row !== undefined) excluded.add(row);
     }
+    const recentRows: number[] = [];
+    for (const id of recent) {
+      const row = itemIndex.get(id);
+      if (row !== undefined) recentRows.push(row);
+    }
     const userRow = userIndex.get(userId);
-    if (userRow !== undefined) {
-      const query = userEmbeddings.subarray(userRow * this.dim, (userRow + 1) * this.dim);
-      const top = topKByDot(itemEmbeddings, this.dim, query, n, excluded);
-      const ids = Array.from(top.indices, (i) => itemIds[i] as string);
-      const scores = Float32Array.from(top.scores);
-      return {
-        itemIds: ids,
-        scores,
-        sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING),
-        sourceScores: [{ source: RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING, scores }],
-        userKnown: true,
-      };
-    }
-    return this.popular(n, excluded);
-  }
-
-  /** The `n` most popular items not excluded; score = training interaction count. */
-  popular(n: number, excluded: ReadonlySet<number> = new Set()): Candidates {
-    const { itemIds, itemPopularity } = this.artifacts;
-    const ids: string[] = [];
-    const scores: number[] = [];
-    for (const row of this.popularOrder) {
-      if (ids.length >= n) break;
-      if (excluded.has(row)) continue;
-      ids.push(itemIds[row] as string);
-      scores.push(itemPopularity[row] ?? 0);
-    }
-    const popScores = Float32Array.from(scores);
+    const r = this.merged.retrieve({
+      ...(userRow === undefined ? {} : { userEmbedding: userEmbeddings.subarray(userRow * this.dim, (userRow + 1) * this.dim) }),
+      recentItems: recentRows,
+      exclude: excluded,
+      n,
+    });
     return {
-      itemIds: ids,
-      scores: popScores,
-      sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_POPULARITY),
-      sourceScores: [{ source: RetrievalSource.RETRIEVAL_SOURCE_POPULARITY, scores: popScores }],
-      userKnown: false,
+      itemIds: Array.from(r.items, (i) => itemIds[i] as string),
+      scores: r.scores,
+      sources: r.primary.map((s) => WIRE_SOURCE[s]),
+      sourceScores: (Object.entries(r.sourceScores) as Array<[SourceName, Float32Array]>).map(([s, scores]) => ({ source: WIRE_SOURCE[s], scores })),
+      userKnown: userRow !== undefined,
     };
   }
 }

@@ -29,7 +29,7 @@ export function candidateGeneratorHandlers(
       const retriever = current();
       if (!retriever) throw new UnavailableError('no artifact loaded');
       const n = req.numCandidates || limits.defaultNumCandidates;
-      const c = retriever.retrieve(req.userId, n, new Set(req.excludeItemIds));
+      const c = retriever.retrieve(req.userId, n, new Set(req.excludeItemIds), req.recentItemIds);
       return {
         candidates: {
           itemIds: c.itemIds,

@@ -1,4 +1,4 @@
-import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { ArtifactWatcher, DEFAULT_ARTIFACT_POLL_MS, loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { FeatureStoreServiceService } from '@recsys/proto';
 import { ConfigError, UnavailableError, runService } from '@recsys/grpc-kit';
 import { Counter } from 'prom-client';
@@ -43,6 +43,21 @@ void runService({
       if (kind === 'memory') {
         const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
         backend = new MemoryBackend(loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime });
+        // Hot reload: the same watcher as the candidate generator and the ranker.
+        const watcher = new ArtifactWatcher({
+          root: config.ARTIFACTS_DIR,
+          initialDir: dir,
+          intervalMs: DEFAULT_ARTIFACT_POLL_MS,
+          load: (d) => {
+            // The real-time state lives outside the snapshot and carries over to the new one.
+            backend = new MemoryBackend(loadArtifacts(d, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime });
+            metrics.setVersion(backend.version());
+            log.info({ backend: kind, version: backend.version() }, 'feature snapshot reloaded');
+          },
+          onError: (err, d) => log.error({ err: (err as Error).message, dir: d }, 'new snapshot not loaded; the old one keeps serving'),
+        });
+        watcher.start();
+        host.onShutdown(() => watcher.stop());
       } else {
         const mode = config.REDIS_MODE === 'cluster' ? 'cluster' : 'single';
         const redis = createRedisClient(config.REDIS_URL, config.REDIS_COMMAND_TIMEOUT_MS, mode);

@@ -1,22 +1,50 @@
-import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { ArtifactWatcher, loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { RankerServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { rankerConfig } from './config';
 import { RankerModel } from './model';
 import { rankerHandlers } from './server';
 
+/** How long a replaced model stays open for requests that picked it up before the swap. */
+const RETIRED_MODEL_GRACE_MS = 30_000;
+
 void runService({
   name: 'ranker',
   spec: rankerConfig,
   setup({ config, host, log, metrics }) {
     let model: RankerModel | undefined;
+    const retired = new Set<RankerModel>();
     host.addService(RankerServiceService, 'recsys.v1.RankerService', rankerHandlers(() => model, { maxCandidates: config.MAX_CANDIDATES }));
-    host.onShutdown(() => model?.close());
+    host.onShutdown(async () => {
+      await Promise.all([model, ...retired].map((m) => m?.close()));
+    });
+    const load = async (dir: string): Promise<void> => {
+      const next = await RankerModel.load(loadArtifacts(dir, ['ranker']), config.ORT_INTRA_OP_THREADS);
+      const old = model;
+      model = next;
+      metrics.setVersion(next.version);
+      log.info({ version: next.version, features: next.spec.length }, 'model loaded');
+      if (old) {
+        // Requests already scoring on the old session finish first; then its memory is freed.
+        retired.add(old);
+        setTimeout(() => {
+          retired.delete(old);
+          void old.close();
+        }, RETIRED_MODEL_GRACE_MS).unref();
+      }
+    };
     return async () => {
       const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
-      model = await RankerModel.load(loadArtifacts(dir, ['ranker']), config.ORT_INTRA_OP_THREADS);
-      metrics.setVersion(model.version);
-      log.info({ version: model.version, features: model.spec.length }, 'model loaded');
+      await load(dir);
+      const watcher = new ArtifactWatcher({
+        root: config.ARTIFACTS_DIR,
+        initialDir: dir,
+        intervalMs: config.ARTIFACTS_POLL_MS,
+        load,
+        onError: (err, d) => log.error({ err: (err as Error).message, dir: d }, 'new model not loaded; the old one keeps serving'),
+      });
+      watcher.start();
+      host.onShutdown(() => watcher.stop());
     };
   },
 });

@@ -1,5 +1,5 @@
 /**
- * `npm run artifacts -- --dataset synthetic --out <dir> [--seed N] [--no-eval]`
+ * `npm run artifacts -- --dataset synthetic|movielens [--data DIR] --out <dir> [--seed N] [--history train|all]`
  *
  * Builds an artifact version directory under the output root and points its `CURRENT` at
  * it. Progress goes to stderr, the summary table to stdout. Exit code 0 on success, 2 on a
@@ -10,14 +10,16 @@ import { BUILD_PHASES, buildArtifacts, PHASE_TITLES, type BuildSummary, type Dat
 import { formatTable, PhaseProgressBar } from '../progress-bar';
 
 /** Datasets the CLI accepts. */
-const DATASETS: readonly DatasetName[] = ['synthetic'];
+const DATASETS: readonly DatasetName[] = ['synthetic', 'movielens'];
 
 /** Parsed command line. */
 export interface ArtifactsCliOptions {
   dataset: DatasetName;
+  /** Dataset directory (movielens). */
+  data?: string;
   out: string;
   seed: number;
-  evaluate: boolean;
+  history: 'train' | 'all';
   help: boolean;
 }
 
@@ -27,15 +29,17 @@ export class UsageError extends Error {
 }
 
 /** The `--help` text. */
-export const USAGE = `Usage: npm run artifacts -- [--dataset synthetic] [--out DIR] [--seed N] [--no-eval]
+export const USAGE = `Usage: npm run artifacts -- [--dataset synthetic|movielens] [--data DIR] [--out DIR] [--seed N] [--history train|all]
 
-Builds a versioned artifact directory DIR/<version>/ (embeddings, feature snapshot,
-ONNX ranker, manifest with sha256 of every file) and points DIR/CURRENT at it.
+Builds a versioned artifact directory DIR/<version>/ (embeddings, item neighbour lists,
+feature snapshot, ONNX ranker, manifest with sha256 of every file) and points DIR/CURRENT at it.
 
   --dataset NAME   dataset to build from: ${DATASETS.join(', ')} (default synthetic)
+  --data DIR       MovieLens directory, ratings.csv + movies.csv or u.data + u.item (detected)
   --out DIR        artifact root directory (default: artifacts, relative to cwd)
   --seed N         seed of the data generator and training, 0..4294967295 (default 42)
-  --no-eval        skip the test-split evaluation (saves one ALS run)
+  --history H      train: serve models of the train part and hold out the test part for
+                   \`npm run evaluate\` (default); all: serve models of every interaction
   -h, --help       show this help
 
 Set SOURCE_DATE_EPOCH (seconds) to fix the manifest's creation time.`;
@@ -47,21 +51,17 @@ Set SOURCE_DATE_EPOCH (seconds) to fix the manifest's creation time.`;
  * @throws UsageError naming the bad flag
  */
 export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions {
-  const opts: ArtifactsCliOptions = { dataset: 'synthetic', out: 'artifacts', seed: 42, evaluate: true, help: false };
+  const opts: ArtifactsCliOptions = { dataset: 'synthetic', out: 'artifacts', seed: 42, history: 'train', help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') {
       opts.help = true;
       continue;
     }
-    if (arg === '--no-eval') {
-      opts.evaluate = false;
-      continue;
-    }
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}" (flags start with --; see --help)`);
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(0, eq) : arg;
-    if (!['--dataset', '--out', '--seed'].includes(flag)) throw new UsageError(`unknown flag ${flag} (see --help)`);
+    if (!['--dataset', '--data', '--out', '--seed', '--history'].includes(flag)) throw new UsageError(`unknown flag ${flag} (see --help)`);
     let value: string | undefined;
     if (eq >= 0) value = arg.slice(eq + 1);
     else {
@@ -80,6 +80,13 @@ export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions
       case '--out':
         opts.out = value;
         break;
+      case '--data':
+        opts.data = value;
+        break;
+      case '--history':
+        if (value !== 'train' && value !== 'all') throw new UsageError(`--history: expected train or all, got "${value}"`);
+        opts.history = value;
+        break;
       case '--seed': {
         const seed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
         if (!Number.isSafeInteger(seed) || seed > 0xffffffff) throw new UsageError(`--seed: expected an integer in 0..4294967295, got "${value}"`);
@@ -90,6 +97,8 @@ export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions
         break;
     }
   }
+  if (opts.dataset === 'movielens' && opts.data === undefined) throw new UsageError('--dataset movielens needs --data DIR (a MovieLens directory)');
+  if (opts.dataset !== 'movielens' && opts.data !== undefined) throw new UsageError('--data is only used with --dataset movielens');
   return opts;
 }
 
@@ -117,6 +126,8 @@ export function formatSummary(s: BuildSummary): string {
       ['embedding dim', String(s.embeddingDim)],
       ['ranker features', String(s.rankerFeatures)],
       ['size', `${(s.totalBytes / 1024 / 1024).toFixed(2)} MiB in ${Object.keys(s.files).length + 1} files`],
+      ['history', s.history === 'train' ? 'train part (test held out in holdout.json)' : 'all interactions'],
+      ...(s.split ? Object.entries(s.split).map(([p, f]) => [`split ${p}`, `${f.count} ${f.md5}`]) : []),
       ['status', s.reused ? 'identical version already present; kept it' : 'written'],
     ],
   );
@@ -153,14 +164,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const phases = opts.evaluate ? BUILD_PHASES.length : BUILD_PHASES.length - 1;
-  const bar = new PhaseProgressBar(process.stderr, phases);
+  const bar = new PhaseProgressBar(process.stderr, BUILD_PHASES.length);
   try {
     const summary = await buildArtifacts({
       dataset: opts.dataset,
       seed: opts.seed,
+      ...(opts.data === undefined ? {} : { dataPath: opts.data }),
       outRoot: path.resolve(opts.out),
-      evaluate: opts.evaluate,
+      history: opts.history,
       ...(created === undefined ? {} : { created }),
       onProgress: (p) => bar.update(PHASE_TITLES[p.phase], p.fraction, p.note),
     });

@@ -1,0 +1,204 @@
+/**
+ * `npm run evaluate -- --artifacts <dir> [--online <gateway address>] [--concurrency N]`
+ *
+ * Measures an evaluation artifact (built with `--history train`, so it holds the test
+ * part in holdout.json) with the protocol of docs/EVALUATION.md: popularity, each
+ * retrieval source alone, the merged retrieval and the two-stage result (merged
+ * retrieval + the artifact's ONNX ranker), printed as a table and written to
+ * `<version dir>/evaluation.json`.
+ *
+ * With `--online`, every holdout user is also sent through the running mesh's
+ * `GatewayService/Recommend` (k = 10), the two-stage metrics are computed from the answers,
+ * and the command fails (exit 1) unless they agree with the offline ones to 4 decimals.
+ * Offline and online run the same code: `@recsys/core` MergedRetriever (the candidate
+ * generator) and assembleRankerInput (the ranker).
+ */
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { ArtifactError, loadArtifacts, readVerifiedFile, type HoldoutFile, type LoadedArtifacts } from '@recsys/core';
+import { callUnary, createClient } from '@recsys/grpc-kit';
+import { GatewayServiceClient } from '@recsys/proto';
+import { evaluateArtifact, formatEvaluation, holdoutTargets, MetricAccumulator, type EvaluationReport, type MethodMetrics, type RowScorer } from '@recsys/offline';
+
+const USAGE = `Usage: npm run evaluate -- --artifacts DIR [--online HOST:PORT] [--concurrency N]
+
+  --artifacts DIR    artifact root (with CURRENT) or version directory, built with --history train
+  --online ADDR      also evaluate through the running gateway at ADDR and compare (4 decimals)
+  --concurrency N    parallel Recommend calls with --online (default 8)`;
+
+/** Reads holdout.json of an evaluation artifact. @throws ArtifactError naming the directory when it has none */
+function readHoldout(a: LoadedArtifacts): HoldoutFile {
+  const name = a.manifest.holdout_file;
+  if (a.manifest.history !== 'train' || name === undefined) {
+    throw new ArtifactError(
+      a.dir,
+      `is not an evaluation artifact (history ${a.manifest.history ?? 'all'}, no holdout file); build one with \`npm run artifacts -- ... --history train\``,
+    );
+  }
+  const file = path.join(a.dir, name);
+  try {
+    return JSON.parse(readVerifiedFile(a.dir, a.manifest, name).toString('utf8')) as HoldoutFile;
+  } catch (err) {
+    if (err instanceof ArtifactError) throw err;
+    throw new ArtifactError(file, `malformed JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** An onnxruntime scorer with the ranker service's session options, so scores match bit for bit. */
+async function onnxScorer(a: LoadedArtifacts): Promise<{ score: RowScorer; close: () => Promise<void> }> {
+  const session = await ort.InferenceSession.create(a.rankerModel!, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  const { input, output } = a.manifest.ranker;
+  return {
+    score: async (x, rows, width) => {
+      const out = await session.run({ [input]: new ort.Tensor('float32', x, [rows, width]) });
+      return out[output]!.data as Float32Array;
+    },
+    close: () => session.release(),
+  };
+}
+
+function progress(label: string): (f: number) => void {
+  return (f) => process.stderr.write(`\r${label} ${(100 * f).toFixed(0).padStart(3)}%${f >= 1 ? '\n' : ''}`);
+}
+
+/** Two-stage metrics through the gateway: Recommend(k = 10) for every holdout user. */
+async function evaluateOnline(
+  a: LoadedArtifacts,
+  holdout: HoldoutFile,
+  address: string,
+  concurrency: number,
+): Promise<{ metrics: MethodMetrics; versions: Set<string>; lists: Map<string, string[]> }> {
+  const client = createClient(GatewayServiceClient, address);
+  const targets = holdoutTargets(a, holdout);
+  const users = [...targets.keys()];
+  const lists = new Map<string, string[]>();
+  const versions = new Set<string>();
+  const report = progress('online: Recommend for every user');
+  let next = 0;
+  let done = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < users.length) {
+          const userId = users[next++]!;
+          const res = await callUnary(client.recommend.bind(client), { userId, k: 10, excludeItemIds: [], debug: false }, { deadline: Date.now() + 30_000 });
+          if (res.degradedStages.length > 0) {
+            throw new Error(`user ${userId}: the mesh answered degraded (${res.degradedStages.map((d) => d.reason).join('; ')}); online metrics would not be comparable`);
+          }
+          versions.add(`${res.artifactVersion}/${res.modelVersion}`);
+          lists.set(userId, res.items.map((it) => it.itemId));
+          if (++done % 50 === 0) report(done / users.length);
+        }
+      }),
+    );
+  } finally {
+    client.close();
+  }
+  report(1);
+  const acc = new MetricAccumulator();
+  for (const u of users) {
+    const rows = lists.get(u)!.map((id) => a.itemIndex.get(id) ?? -1);
+    acc.add(rows, targets.get(u)!);
+  }
+  return { metrics: acc.result(a.itemIds.length), versions, lists };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      artifacts: { type: 'string' },
+      online: { type: 'string' },
+      concurrency: { type: 'string', default: '8' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!values.artifacts) {
+    process.stderr.write(`evaluate: --artifacts DIR is required\n\n${USAGE}\n`);
+    return 2;
+  }
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+    process.stderr.write(`evaluate: --concurrency must be an integer in 1..256, got "${values.concurrency}"\n`);
+    return 2;
+  }
+  const t0 = Date.now();
+  const a = loadArtifacts(values.artifacts);
+  const holdout = readHoldout(a);
+  process.stderr.write(`artifact ${a.manifest.version} (${a.dir})\n`);
+  for (const [p, f] of Object.entries(holdout.split)) process.stderr.write(`split ${p.padEnd(4)} ${f.count} ${f.md5}\n`);
+  const scorer = await onnxScorer(a);
+  let report: EvaluationReport;
+  const offlineLists = new Map<string, string[]>();
+  try {
+    report = await evaluateArtifact(a, holdout, scorer.score, progress('offline: evaluating users'), (u, top) => offlineLists.set(u, top));
+  } finally {
+    await scorer.close();
+  }
+  process.stdout.write(`\noffline, ${report.users} users, catalogue ${report.catalogue} items (test split of the protocol):\n`);
+  process.stdout.write(`${formatEvaluation(report.results)}\n`);
+  process.stdout.write(`offline evaluation took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  const out: EvaluationReport & {
+    online?: { address: string; versions: string[]; users_with_different_top10: number; two_stage: Partial<MethodMetrics>; agrees: boolean };
+  } = report;
+
+  let code = 0;
+  if (values.online) {
+    const online = await evaluateOnline(a, holdout, values.online, concurrency);
+    const offline = report.results.two_stage!;
+    const expected = `${a.manifest.version}/${a.manifest.version}`;
+    if ([...online.versions].some((v) => v !== expected)) {
+      process.stdout.write(`note: the mesh served ${[...online.versions].join(', ')} (artifact/model), not ${a.manifest.version}: point it at this artifact to compare\n`);
+    }
+    // Recommend returns at most 100 items, so Recall@300 cannot be measured through it.
+    const keys = ['recall@10', 'ndcg@10', 'coverage@10'] as const;
+    // Stronger than equal averages: the same ten items in the same order for every user.
+    const differing = [...offlineLists].filter(([u, top]) => (online.lists.get(u) ?? []).join(',') !== top.join(',')).map(([u]) => u);
+    const agrees = keys.every((k) => offline[k].toFixed(4) === online.metrics[k].toFixed(4));
+    const rows: Record<string, MethodMetrics> = {
+      'two_stage (offline)': offline,
+      'two_stage (online)': { ...online.metrics, 'recall@300': NaN },
+    };
+    process.stdout.write(`\nonline through ${values.online} (served by ${[...online.versions].join(', ')}):\n${formatEvaluation(rows)}\n`);
+    process.stdout.write(agrees ? 'online and offline agree to 4 decimals\n' : 'online and offline DISAGREE\n');
+    process.stdout.write(
+      differing.length === 0
+        ? `identical top-10 lists for all ${offlineLists.size} users\n`
+        : `top-10 lists differ for ${differing.length} of ${offlineLists.size} users (first: ${differing.slice(0, 5).join(', ')})\n`,
+    );
+    out.online = {
+      address: values.online,
+      versions: [...online.versions],
+      users_with_different_top10: differing.length,
+      two_stage: { 'recall@10': online.metrics['recall@10'], 'ndcg@10': online.metrics['ndcg@10'], 'coverage@10': online.metrics['coverage@10'] },
+      agrees,
+    };
+    if (!agrees) code = 1;
+  }
+  const file = path.join(a.dir, 'evaluation.json');
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`wrote ${file}\n`);
+  return code;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as Error & { details?: string };
+    process.stderr.write(`evaluate: ${e.details ?? e.message}\n`);
+    process.exitCode = 1;
+  },
+);

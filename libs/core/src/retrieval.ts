@@ -1,0 +1,283 @@
+/**
+ * Merged retrieval: the one code path that turns a user (embedding row, recent items,
+ * exclusions) into a candidate list, used by the offline evaluation and by the online
+ * candidate generator alike, so that the two cannot disagree.
+ *
+ * Three sources, each a top-N over the eligible items (items with ≥ 1 interaction in the
+ * artifact's history, minus the caller's exclusions):
+ * - `embedding`: dot product of the user and item embeddings (ALS);
+ * - `covisitation`: item-to-item, Σ over the user's most recent items i of S[i, j], with S
+ *   the pruned cosine neighbour lists of the artifact (ItemKNN);
+ * - `popularity`: interaction count, the only source for cold-start users.
+ *
+ * The lists are merged by weighted reciprocal-rank fusion, score(j) = Σ_s w_s / (c + rank_s(j)),
+ * deduplicated, ordered by fused score (ties → lower item index) and cut to `n`. Each
+ * candidate keeps every source's own score (NaN where that source did not retrieve it) for
+ * the ranker. Rank fusion needs no calibration between the sources' score scales, which
+ * differ by orders of magnitude (dot products vs. summed cosines vs. counts).
+ */
+import { endianness } from 'node:os';
+import { topKByDot, topKByScore } from './vectors';
+import type { RetrievalSource } from './feature-spec';
+
+/** Sparse item → neighbour lists (CSR): neighbours of item i are positions ptr[i] … ptr[i+1]−1. */
+export interface ItemNeighbors {
+  /** nItems + 1 offsets. */
+  ptr: Int32Array;
+  /** Neighbour item rows. */
+  items: Int32Array;
+  /** Similarity of each neighbour (> 0). */
+  weights: Float32Array;
+}
+
+/** One source's part in the merge. */
+export interface SourceConfig {
+  /** How many items this source retrieves before merging (0 = off). */
+  n: number;
+  /** Weight of the source in the rank fusion. */
+  weight: number;
+}
+
+/** How the sources are run and merged; stored in the artifact manifest (`retrieval`). */
+export interface RetrievalConfig {
+  embedding: SourceConfig;
+  /** `recent_items`: how many of the user's most recent items (newest first) are used. */
+  covisitation: SourceConfig & { recent_items: number };
+  popularity: SourceConfig;
+  /** The constant c of reciprocal-rank fusion (larger = flatter). */
+  rrf_k: number;
+}
+
+/** The default merge; chosen on the validation split of ml-latest-small (see README, Quality). */
+export const DEFAULT_RETRIEVAL_CONFIG: Readonly<RetrievalConfig> = {
+  embedding: { n: 300, weight: 2 },
+  covisitation: { n: 300, weight: 1, recent_items: 20 },
+  popularity: { n: 100, weight: 0.2 },
+  rrf_k: 10,
+};
+
+/**
+ * Checks a retrieval config (e.g. read from a manifest) and returns it typed.
+ *
+ * @throws Error naming the offending field
+ */
+export function parseRetrievalConfig(value: unknown): RetrievalConfig {
+  const obj = (x: unknown, where: string): Record<string, unknown> => {
+    if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new Error(`${where} must be an object`);
+    return x as Record<string, unknown>;
+  };
+  const num = (o: Record<string, unknown>, key: string, where: string, integer: boolean): number => {
+    const v = o[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v))) {
+      throw new Error(`${where}.${key} must be a non-negative ${integer ? 'integer' : 'number'}, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const root = obj(value, 'retrieval');
+  const source = (name: 'embedding' | 'covisitation' | 'popularity'): SourceConfig => {
+    const s = obj(root[name], `retrieval.${name}`);
+    return { n: num(s, 'n', `retrieval.${name}`, true), weight: num(s, 'weight', `retrieval.${name}`, false) };
+  };
+  const covis = obj(root['covisitation'], 'retrieval.covisitation');
+  const rrf = num(root, 'rrf_k', 'retrieval', false);
+  return {
+    embedding: source('embedding'),
+    covisitation: { ...source('covisitation'), recent_items: num(covis, 'recent_items', 'retrieval.covisitation', true) },
+    popularity: source('popularity'),
+    rrf_k: rrf,
+  };
+}
+
+/** What the merge reads from an artifact. */
+export interface RetrievalData {
+  /** Number of items (rows of the item arrays). */
+  nItems: number;
+  /** Embedding width. */
+  dim: number;
+  /** nItems × dim. */
+  itemEmbeddings: Float32Array;
+  /** Interaction count per item; items with 0 are never candidates. */
+  itemPopularity: Float32Array;
+  /** Item neighbour lists; absent = no covisitation source. */
+  neighbors?: ItemNeighbors;
+  config: RetrievalConfig;
+}
+
+/** One request to {@link MergedRetriever.retrieve}. */
+export interface RetrievalQuery {
+  /** The user's embedding (`dim` values), absent for users the artifact does not know. */
+  userEmbedding?: Float32Array;
+  /** Item rows the user interacted with most recently, newest first (unknown items left out). */
+  recentItems: readonly number[];
+  /** Item rows that must not be returned (seen items, caller exclusions). */
+  exclude: ReadonlySet<number>;
+  /** How many candidates to return. */
+  n: number;
+  /** Run only these sources (default: all configured); the evaluation measures each source alone this way. */
+  only?: readonly RetrievalSource[];
+}
+
+/** The merged candidate list, columnar, best first. */
+export interface MergedCandidates {
+  /** Item rows. */
+  items: Int32Array;
+  /** Fused score (float32, as sent over the wire). */
+  scores: Float32Array;
+  /** The source that contributed most to each candidate's fused score. */
+  primary: RetrievalSource[];
+  /** Each source's own score per candidate (float32), NaN where that source did not retrieve it; only sources that ran. */
+  sourceScores: Partial<Record<RetrievalSource, Float32Array>>;
+}
+
+/**
+ * The merge over one artifact version. Construct once per version (precomputes the
+ * popularity order and the ineligible items), then call {@link retrieve} per request.
+ */
+export class MergedRetriever {
+  private readonly popularOrder: Int32Array;
+  /** Items without interactions: never candidates (EVALUATION.md's candidate rule). */
+  private readonly ineligible: Set<number>;
+
+  constructor(readonly data: RetrievalData) {
+    const { nItems, itemPopularity, itemEmbeddings, dim } = data;
+    if (itemPopularity.length !== nItems) throw new RangeError(`retrieval: ${itemPopularity.length} popularity values for ${nItems} items`);
+    if (itemEmbeddings.length !== nItems * dim) throw new RangeError(`retrieval: item embeddings hold ${itemEmbeddings.length} values, expected ${nItems} × ${dim}`);
+    if (data.neighbors && data.neighbors.ptr.length !== nItems + 1) {
+      throw new RangeError(`retrieval: neighbour lists cover ${data.neighbors.ptr.length - 1} items, expected ${nItems}`);
+    }
+    this.popularOrder = topKByScore(itemPopularity, nItems).indices;
+    this.ineligible = new Set();
+    for (let i = 0; i < nItems; i++) if (!(itemPopularity[i]! > 0)) this.ineligible.add(i);
+  }
+
+  /** Candidates for one query; see the module comment for the merge. */
+  retrieve(q: RetrievalQuery): MergedCandidates {
+    const { config } = this.data;
+    const want = (s: RetrievalSource): boolean => q.only === undefined || q.only.includes(s);
+    const exclude = new Set(this.ineligible);
+    for (const i of q.exclude) exclude.add(i);
+
+    const lists: Array<{ source: RetrievalSource; weight: number; items: ArrayLike<number>; scores: ArrayLike<number> }> = [];
+    if (want('embedding') && q.userEmbedding !== undefined && config.embedding.n > 0) {
+      const top = topKByDot(this.data.itemEmbeddings, this.data.dim, q.userEmbedding, config.embedding.n, exclude);
+      lists.push({ source: 'embedding', weight: config.embedding.weight, items: top.indices, scores: top.scores });
+    }
+    const nb = this.data.neighbors;
+    if (want('covisitation') && nb !== undefined && config.covisitation.n > 0 && q.recentItems.length > 0) {
+      const acc = new Map<number, number>();
+      const recent = q.recentItems.slice(0, config.covisitation.recent_items);
+      for (const i of recent) {
+        if (!(i >= 0 && i < this.data.nItems)) continue;
+        for (let p = nb.ptr[i]!; p < nb.ptr[i + 1]!; p++) {
+          const j = nb.items[p]!;
+          if (!exclude.has(j)) acc.set(j, (acc.get(j) ?? 0) + nb.weights[p]!);
+        }
+      }
+      const entries = [...acc.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, config.covisitation.n);
+      lists.push({ source: 'covisitation', weight: config.covisitation.weight, items: entries.map((e) => e[0]), scores: entries.map((e) => e[1]) });
+    }
+    // Popularity always runs for users no other source could serve (cold start), else as configured.
+    const popN = lists.length === 0 ? q.n : config.popularity.n;
+    if ((want('popularity') || lists.length === 0) && popN > 0) {
+      const items: number[] = [];
+      for (let r = 0; r < this.popularOrder.length && items.length < popN; r++) {
+        const i = this.popularOrder[r]!;
+        if (!exclude.has(i)) items.push(i);
+      }
+      lists.push({ source: 'popularity', weight: lists.length === 0 ? 1 : config.popularity.weight, items, scores: items.map((i) => this.data.itemPopularity[i]!) });
+    }
+
+    const fused = new Map<number, { score: number; best: number; primary: RetrievalSource }>();
+    for (const l of lists) {
+      for (let r = 0; r < l.items.length; r++) {
+        const item = l.items[r]!;
+        const contribution = l.weight / (config.rrf_k + r + 1);
+        const e = fused.get(item);
+        if (e === undefined) fused.set(item, { score: contribution, best: contribution, primary: l.source });
+        else {
+          e.score += contribution;
+          if (contribution > e.best) {
+            e.best = contribution;
+            e.primary = l.source;
+          }
+        }
+      }
+    }
+    // Order on the float32 score that goes over the wire, so a consumer re-sorting by it agrees.
+    const ranked = [...fused.entries()]
+      .map(([item, e]) => ({ item, score: Math.fround(e.score), primary: e.primary }))
+      .sort((a, b) => b.score - a.score || a.item - b.item)
+      .slice(0, q.n);
+    const position = new Map(ranked.map((c, j) => [c.item, j]));
+    const sourceScores: Partial<Record<RetrievalSource, Float32Array>> = {};
+    for (const l of lists) {
+      const col = new Float32Array(ranked.length).fill(NaN);
+      for (let r = 0; r < l.items.length; r++) {
+        const j = position.get(l.items[r]!);
+        if (j !== undefined) col[j] = l.scores[r]!;
+      }
+      sourceScores[l.source] = col;
+    }
+    return {
+      items: Int32Array.from(ranked, (c) => c.item),
+      scores: Float32Array.from(ranked, (c) => c.score),
+      primary: ranked.map((c) => c.primary),
+      sourceScores,
+    };
+  }
+}
+
+/**
+ * Encodes neighbour lists for the artifact: little-endian int32 nItems, int32 nnz,
+ * int32 ptr[nItems+1], int32 items[nnz], float32 weights[nnz].
+ */
+export function encodeItemNeighbors(nb: ItemNeighbors): Buffer {
+  const nItems = nb.ptr.length - 1;
+  const nnz = nb.items.length;
+  const buf = Buffer.alloc(4 * (2 + nItems + 1 + 2 * nnz));
+  let o = 0;
+  buf.writeInt32LE(nItems, o);
+  buf.writeInt32LE(nnz, (o += 4));
+  o += 4;
+  for (const v of nb.ptr) o = buf.writeInt32LE(v, o);
+  for (const v of nb.items) o = buf.writeInt32LE(v, o);
+  for (const v of nb.weights) o = buf.writeFloatLE(v, o);
+  return buf;
+}
+
+/**
+ * Decodes {@link encodeItemNeighbors}' format and checks it against the catalogue size.
+ *
+ * @throws Error describing the first inconsistency (size, offsets, item range, weights)
+ */
+export function decodeItemNeighbors(buf: Buffer, nItems: number): ItemNeighbors {
+  if (buf.length < 8) throw new Error(`${buf.length} bytes, too short for a header`);
+  const n = buf.readInt32LE(0);
+  const nnz = buf.readInt32LE(4);
+  if (n !== nItems) throw new Error(`lists for ${n} items, the artifact has ${nItems}`);
+  const expected = 4 * (2 + n + 1 + 2 * nnz);
+  if (nnz < 0 || buf.length !== expected) throw new Error(`${buf.length} bytes, expected ${expected} for ${n} items and ${nnz} neighbours`);
+  const ptr = new Int32Array(n + 1);
+  const items = new Int32Array(nnz);
+  const weights = new Float32Array(nnz);
+  if (endianness() === 'LE') {
+    // Bulk copies: decoding happens on a service's event loop during a hot reload.
+    let o = 8;
+    for (const arr of [ptr, items, weights]) {
+      new Uint8Array(arr.buffer).set(buf.subarray(o, o + arr.byteLength));
+      o += arr.byteLength;
+    }
+  } else {
+    let o = 8;
+    for (let i = 0; i <= n; i++, o += 4) ptr[i] = buf.readInt32LE(o);
+    for (let i = 0; i < nnz; i++, o += 4) items[i] = buf.readInt32LE(o);
+    for (let i = 0; i < nnz; i++, o += 4) weights[i] = buf.readFloatLE(o);
+  }
+  if (ptr[0] !== 0 || ptr[n] !== nnz) throw new Error('offsets do not start at 0 and end at the neighbour count');
+  for (let i = 0; i < n; i++) if (ptr[i + 1]! < ptr[i]!) throw new Error(`offsets decrease at item row ${i}`);
+  for (let p = 0; p < nnz; p++) {
+    if (!(items[p]! >= 0 && items[p]! < n)) throw new Error(`neighbour ${p} names item row ${items[p]}, outside 0..${n - 1}`);
+    if (!Number.isFinite(weights[p]!)) throw new Error(`neighbour ${p} has a non-finite weight`);
+  }
+  return { ptr, items, weights };
+}
