@@ -1,0 +1,105 @@
+/**
+ * Closed-loop load: `concurrency` loops, each sending its next request as soon as the
+ * previous one answered, users drawn uniformly. Requests completing inside the
+ * measurement window (after the warm-up) count.
+ */
+import { performance } from 'node:perf_hooks';
+import type { RecommendResponse } from '@recsys/proto';
+import { Stage } from '@recsys/proto';
+
+/** Sends one Recommend for `userId` (with per-stage timings when `debug`). */
+export type RecommendCall = (userId: string, debug: boolean) => Promise<RecommendResponse>;
+
+/** Settings of one load level. */
+export interface LoadLevel {
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Users are "0" … users-1. */
+  users: number;
+  /** Every n-th request asks for per-stage timings (0 = never). */
+  debugEvery: number;
+  /** Seed of the user sequence (reruns draw the same users). */
+  seed: number;
+}
+
+/** What one level measured. */
+export interface LoadResult {
+  concurrency: number;
+  /** Latency of every request completed in the window, in completion order. */
+  latenciesMs: number[];
+  /** Length of the measurement window. */
+  wallMs: number;
+  errors: number;
+  /** First few error messages, for the report. */
+  errorSamples: string[];
+  /** Answers that listed a degraded stage (a fallback, not the full pipeline). */
+  degraded: number;
+  /** Server-side per-stage durations (ms) of the debug-sampled requests, by stage name. */
+  stageMs: Record<string, number[]>;
+}
+
+/** A small deterministic generator (mulberry32) so that runs draw the same users. */
+export function userSequence(seed: number, users: number): () => string {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return String(Math.floor(r * users));
+  };
+}
+
+/**
+ * Runs one level. `onMeasuring` is called when the warm-up ends (the caller snapshots
+ * CPU counters there).
+ */
+export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMeasuring: () => void = () => {}): Promise<LoadResult> {
+  const nextUser = userSequence(level.seed, level.users);
+  const result: LoadResult = { concurrency: level.concurrency, latenciesMs: [], wallMs: 0, errors: 0, errorSamples: [], degraded: 0, stageMs: {} };
+  const start = performance.now();
+  const measureFrom = start + level.warmupMs;
+  const measureTo = measureFrom + level.durationMs;
+  let measuring = false;
+  let sent = 0;
+  const loop = async (): Promise<void> => {
+    for (;;) {
+      const now = performance.now();
+      if (now >= measureTo) return;
+      if (!measuring && now >= measureFrom) {
+        measuring = true;
+        onMeasuring();
+      }
+      const debug = level.debugEvery > 0 && ++sent % level.debugEvery === 0;
+      const t0 = performance.now();
+      let res: RecommendResponse | undefined;
+      let failure: unknown;
+      try {
+        res = await call(nextUser(), debug);
+      } catch (err) {
+        failure = err;
+      }
+      const t1 = performance.now();
+      if (t1 < measureFrom || t1 > measureTo) continue;
+      if (failure !== undefined || !res) {
+        result.errors++;
+        if (result.errorSamples.length < 5) result.errorSamples.push((failure as Error)?.message ?? String(failure));
+        continue;
+      }
+      result.latenciesMs.push(t1 - t0);
+      if (res.degradedStages.length > 0) result.degraded++;
+      for (const t of res.timings) {
+        const name = (Stage[t.stage] ?? String(t.stage)).replace(/^STAGE_/, '').toLowerCase();
+        const ms = (t.duration?.seconds ?? 0) * 1000 + (t.duration?.nanos ?? 0) / 1e6;
+        (result.stageMs[name] ??= []).push(ms);
+      }
+    }
+  };
+  // A level shorter than its warm-up still measures: the window opens on the first check.
+  await Promise.all(Array.from({ length: level.concurrency }, loop));
+  if (!measuring) onMeasuring();
+  result.wallMs = level.durationMs;
+  return result;
+}
