@@ -123,7 +123,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       artifactsDir: artifact.root,
       redisUrl: redis.url,
       ports: 'free',
-      env: { LOG_LEVEL: 'warn', ...(o.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}) },
+      env: { LOG_LEVEL: 'warn', ...(o.profile ? { NODE_OPTIONS: `--require ${path.join(__dirname, 'cpu-prof-preload.js')}`, RECSYS_CPU_PROF_DIR: profileDir } : {}) },
     });
     const m = mesh;
     log(`  gateway at ${m.gatewayAddress}`);
