@@ -79,8 +79,18 @@ async function measure(worker: LoadWorker, level: LoadLevel, pids: () => Record<
     errorSamples: result.errorSamples,
     degraded: result.degraded,
     cpu_percent: cpuPercent(before, after, wall),
+    cpu_ms_per_request: {},
     stages_ms: stagesOf(result),
   };
+  // CPU time per request is far less sensitive to other load on the machine than req/s.
+  const served = result.latenciesMs.length + result.errors;
+  let serverSide = 0;
+  for (const [p, pct] of Object.entries(details.cpu_percent)) {
+    const ms = served > 0 ? Math.round(((pct / 100) * wall * 1000) / served) / 1000 : NaN;
+    details.cpu_ms_per_request[p] = ms;
+    if (p !== 'load-gen') serverSide += ms;
+  }
+  details.cpu_ms_per_request['total (without load-gen)'] = Math.round(serverSide * 1000) / 1000;
   log(`  ${stats.rps} req/s, p50 ${stats.p50_ms} ms, p99 ${stats.p99_ms} ms, ${result.errors} errors, ${result.degraded} degraded`);
   return details;
 }

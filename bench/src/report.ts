@@ -19,6 +19,8 @@ export interface LevelDetails {
   degraded: number;
   /** CPU use per process during the window, % of one core. */
   cpu_percent: Record<string, number>;
+  /** CPU milliseconds per completed request, per process and in total (server side). */
+  cpu_ms_per_request: Record<string, number>;
   /** Per-stage wall time inside the gateway (debug-sampled requests), ms. */
   stages_ms: Record<string, { samples: number; mean: number; p50: number; p99: number }>;
 }
@@ -62,6 +64,15 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   }
   lines.push('');
   lines.push(`mesh / in-process throughput at c=16: ${fmt(json.mesh_over_inprocess, 2)}`);
+  lines.push('');
+  lines.push('CPU ms per request (less sensitive to other load on the machine than req/s; a total of T ms needs T cores at 1000 req/s):');
+  for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {
+    for (const [c, l] of Object.entries(levels)) {
+      const parts = Object.entries(l.cpu_ms_per_request).map(([p, v]) => `${p} ${fmt(v, 2)}`);
+      const total = l.cpu_ms_per_request['total (without load-gen)'] ?? NaN;
+      lines.push(`  ${pad(variant, 10)} ${pad(c, 4)} ${parts.join(', ')}  → CPU-bound ceiling on ${d.machine.cpus} free cores ≈ ${fmt((d.machine.cpus * 1000) / total, 0)} req/s`);
+    }
+  }
   lines.push('');
   lines.push('per-stage time inside the gateway (debug-sampled requests; mean / p50 / p99 ms):');
   for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {

@@ -64,6 +64,7 @@ describe('npm run bench (tiny load)', () => {
     expect(c16.requests).toBeCloseTo((json.mesh.c16.rps * 400) / 1000, 0);
     expect(c16.errors).toBe(0);
     expect(Object.keys(c16.cpu_percent).sort()).toEqual(['candidate-generator', 'feature-store', 'gateway', 'load-gen', 'ranker', 'redis']);
+    expect(c16.cpu_ms_per_request['total (without load-gen)']).toBeGreaterThan(0);
     expect(Object.keys(c16.stages_ms).sort()).toEqual(['business_rules', 'candidates', 'item_features', 'ranking', 'user_context']);
     expect(details.micro.map((m: { name: string }) => m.name.split(':')[0])).toEqual(
       expect.arrayContaining(['retrieval top-300 of 20,000×32', 'feature read 301 vectors', 'scoring 300×34', 'empty gRPC round trip']),
