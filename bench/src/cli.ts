@@ -13,6 +13,22 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '@recsys/local';
 import { ReferenceMismatchError, runBench } from './harness';
 
+const USAGE = `npm run bench -- [options]
+  --workload <dir>          workload folder (default ../shared/bench/workload beside the repository, or RECSYS_BENCH_WORKLOAD)
+  --out <dir>               where bench.json, bench-details.json, latency-throughput.svg and table.txt go (default bench-results/)
+  --levels 1,16,64          mesh concurrency levels (c=1 is the idle latency)
+  --inprocess-levels 16,64  in-process concurrency levels
+  --warmup-ms 3000          warm-up before each level
+  --duration-ms 10000       measured window of each level
+  --k 20                    Recommend k
+  --debug-every 10          every n-th request asks for per-stage timings (0 = none)
+  --micro-ms 1500           time budget of each micro-benchmark
+  --no-micro                skip the micro-benchmarks
+  --no-feature-store        do not run npm run bench:feature-store afterwards
+  --profile                 c=16 only, with CPU profiles of the four services (profiles/, profile-summary.txt)
+Exit codes: 0 done, 1 failure, 2 bad flag, 3 answers differ from reference.json (no figures reported).
+`;
+
 /** Default workload folder: the shared folder beside the repository. */
 export const DEFAULT_WORKLOAD = path.resolve(REPO_ROOT, '..', 'shared', 'bench', 'workload');
 
@@ -55,7 +71,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (values.help) {
-    process.stdout.write(fs.readFileSync(__filename, 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
+    process.stdout.write(USAGE);
     return;
   }
   const workloadDir = path.resolve(values.workload);
