@@ -158,6 +158,12 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       await meshWorker.close();
       await mesh.stop();
       mesh = undefined;
+      // The in-process pipeline under the same load, profiled with node's own --cpu-prof.
+      const ip = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k, ['--cpu-prof', '--cpu-prof-dir', profileDir]);
+      workers.push(ip);
+      if (ip.pid !== undefined) names[ip.pid] = 'in-process pipeline';
+      await measure(ip, level(16, 116), () => ({ 'in-process': ip.pid, redis: redis?.process.pid }), log, 'in-process (profiled, figures not comparable)');
+      await ip.close();
       const summary = summarizeProfiles(profileDir, names);
       fs.writeFileSync(path.join(o.outDir, 'profile-summary.txt'), summary);
       log(summary);
