@@ -17,6 +17,7 @@ import { cpuPercent, cpuSnapshot, percentile, summarize } from './stats';
 import { LoadWorker } from './worker-client';
 import { loadWorkload, writeWorkloadArtifact } from './workload';
 import { summarizeProfiles } from './profile';
+import { handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
 
 const execFileP = promisify(execFile);
 
@@ -61,16 +62,37 @@ function stagesOf(r: LoadResult): LevelDetails['stages_ms'] {
   return out;
 }
 
-async function measure(worker: LoadWorker, level: LoadLevel, pids: () => Record<string, number | undefined>, log: BenchOptions['log'], label: string): Promise<LevelDetails> {
+async function scrapeAll(ports: Record<string, number>): Promise<Record<string, HandlingTotals>> {
+  const out: Record<string, HandlingTotals> = {};
+  await Promise.all(Object.entries(ports).map(async ([name, port]) => void (out[name] = await scrapeHandlingTotals(port))));
+  return out;
+}
+
+async function measure(
+  worker: LoadWorker,
+  level: LoadLevel,
+  pids: () => Record<string, number | undefined>,
+  log: BenchOptions['log'],
+  label: string,
+  metricsPorts: Record<string, number> = {},
+): Promise<LevelDetails> {
   log(`${label}: c=${level.concurrency}, warm-up ${level.warmupMs} ms, measuring ${level.durationMs} ms …`);
   let before: Record<string, number | undefined> = {};
+  let handlingBefore: Promise<Record<string, HandlingTotals>> = Promise.resolve({});
   let t0 = 0;
   const result = await worker.run(level, () => {
     before = cpuSnapshot(pids());
     t0 = Date.now();
+    handlingBefore = scrapeAll(metricsPorts);
   });
   const after = cpuSnapshot(pids());
   const wall = Date.now() - t0;
+  const handlingAfter = await scrapeAll(metricsPorts);
+  const hb = await handlingBefore;
+  const handler_ms: LevelDetails['handler_ms'] = {};
+  for (const [service, totals] of Object.entries(handlingAfter)) {
+    for (const [method, v] of Object.entries(handlingBetween(hb[service] ?? {}, totals))) handler_ms[`${service} ${method.replace(/^.*\//, '')}`] = v;
+  }
   const stats = summarize(result.latenciesMs, result.wallMs);
   const details: LevelDetails = {
     stats,
@@ -81,6 +103,7 @@ async function measure(worker: LoadWorker, level: LoadLevel, pids: () => Record<
     cpu_percent: cpuPercent(before, after, wall),
     cpu_ms_per_request: {},
     stages_ms: stagesOf(result),
+    handler_ms,
   };
   // CPU time per request is far less sensitive to other load on the machine than req/s.
   const served = result.latenciesMs.length + result.errors;
@@ -172,7 +195,9 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     }
 
     const meshDetails: Record<string, LevelDetails> = {};
-    for (const [i, c] of o.meshLevels.entries()) meshDetails[`c${c}`] = await measure(meshWorker, level(c, i), meshPids, log, 'mesh');
+    const metricsPorts: Record<string, number> = {};
+    for (const [name, svc] of Object.entries(m.services)) metricsPorts[name] = svc.metricsPort;
+    for (const [i, c] of o.meshLevels.entries()) meshDetails[`c${c}`] = await measure(meshWorker, level(c, i), meshPids, log, 'mesh', metricsPorts);
     await meshWorker.close();
 
     let micro: MicroResult[] = [];

@@ -23,6 +23,8 @@ export interface LevelDetails {
   cpu_ms_per_request: Record<string, number>;
   /** Per-stage wall time inside the gateway (debug-sampled requests), ms. */
   stages_ms: Record<string, { samples: number; mean: number; p50: number; p99: number }>;
+  /** Mean time inside each service's handler per method ("<service> <Method>"), from /metrics; mesh only. */
+  handler_ms: Record<string, { calls: number; mean_ms: number }>;
 }
 
 export interface BenchDetails {
@@ -80,6 +82,11 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
       const parts = Object.entries(l.stages_ms).map(([st, v]) => `${st} ${fmt(v.mean, 2)}/${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`);
       lines.push(`  ${pad(variant, 10)} ${pad(c, 4)} ${parts.join('  ')}`);
     }
+  }
+  lines.push('');
+  lines.push('mean time inside the services\' handlers (from /metrics; the rest of a stage is RPC, queueing and the event loop), ms:');
+  for (const [c, l] of Object.entries(d.mesh)) {
+    lines.push(`  mesh       ${pad(c, 4)} ${Object.entries(l.handler_ms).sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${fmt(v.mean_ms, 2)}`).join('  ')}`);
   }
   if (d.micro.length > 0) {
     lines.push('');

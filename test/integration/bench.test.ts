@@ -66,6 +66,13 @@ describe('npm run bench (tiny load)', () => {
     expect(Object.keys(c16.cpu_percent).sort()).toEqual(['candidate-generator', 'feature-store', 'gateway', 'load-gen', 'ranker', 'redis']);
     expect(c16.cpu_ms_per_request['total (without load-gen)']).toBeGreaterThan(0);
     expect(Object.keys(c16.stages_ms).sort()).toEqual(['business_rules', 'candidates', 'item_features', 'ranking', 'user_context']);
+    expect(Object.keys(c16.handler_ms).sort()).toEqual([
+      'candidate-generator GenerateCandidates',
+      'feature-store GetOnlineFeatures',
+      'feature-store GetUserContext',
+      'gateway Recommend',
+      'ranker Rank',
+    ]);
     expect(details.micro.map((m: { name: string }) => m.name.split(':')[0])).toEqual(
       expect.arrayContaining(['retrieval top-300 of 20,000×32', 'feature read 301 vectors', 'scoring 300×34', 'empty gRPC round trip']),
     );

@@ -3,6 +3,7 @@ import { latencyThroughputSvg } from '../../bench/src/chart';
 import { userSequence } from '../../bench/src/closed-loop';
 import { compareWithReference } from '../../bench/src/reference';
 import { percentile, summarize } from '../../bench/src/stats';
+import { handlingBetween, parseHandlingTotals } from '../../bench/src/server-metrics';
 
 describe('bench statistics', () => {
   it('uses nearest-rank percentiles on the sorted latencies', () => {
@@ -65,5 +66,21 @@ describe('bench chart', () => {
     expect(svg.match(/<polyline/g)).toHaveLength(4);
     expect(svg).toContain('test &lt;chart&gt;');
     expect(svg.match(/>c=16</g)).toHaveLength(2);
+  });
+});
+
+describe('bench server-side handler times', () => {
+  it('takes the mean handler time per method between two /metrics scrapes', () => {
+    const scrape = (sum: number, count: number): string =>
+      [
+        '# TYPE grpc_server_handling_seconds histogram',
+        `grpc_server_handling_seconds_bucket{le="0.001",method="/recsys.v1.RankerService/Rank"} ${count}`,
+        `grpc_server_handling_seconds_sum{method="/recsys.v1.RankerService/Rank"} ${sum}`,
+        `grpc_server_handling_seconds_count{method="/recsys.v1.RankerService/Rank"} ${count}`,
+      ].join('\n');
+    const before = parseHandlingTotals(scrape(1.5, 100));
+    const after = parseHandlingTotals(scrape(2.5, 600));
+    expect(handlingBetween(before, after)).toEqual({ '/recsys.v1.RankerService/Rank': { calls: 500, mean_ms: 2 } });
+    expect(handlingBetween(after, after)).toEqual({});
   });
 });
