@@ -15,7 +15,7 @@ function esc(s: string): string {
 function niceMax(v: number): number {
   if (!(v > 0)) return 1;
   const e = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * e >= v) return m * e;
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * e >= v) return m * e;
   return 10 * e;
 }
 
@@ -32,8 +32,8 @@ export function latencyThroughputSvg(series: ChartSeries[], title: string): stri
   const all = series.flatMap((s) => s.points.map((p) => p.stats)).filter((s) => Number.isFinite(s.p99_ms));
   const xMax = niceMax(Math.max(...all.map((s) => s.rps), 1) * 1.05);
   const yMax = niceMax(Math.max(...all.map((s) => s.p99_ms), 1) * 1.05);
-  const x = (v: number): number => m.l + (v / xMax) * pw;
-  const y = (v: number): number => m.t + ph - (v / yMax) * ph;
+  const x = (v: number): number => Math.round((m.l + (v / xMax) * pw) * 10) / 10;
+  const y = (v: number): number => Math.round((m.t + ph - (v / yMax) * ph) * 10) / 10;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
