@@ -29,8 +29,21 @@ const USAGE = `npm run bench -- [options]
 Exit codes: 0 done, 1 failure, 2 bad flag, 3 answers differ from reference.json (no figures reported).
 `;
 
-/** Default workload folder: the shared folder beside the repository. */
-export const DEFAULT_WORKLOAD = path.resolve(REPO_ROOT, '..', 'shared', 'bench', 'workload');
+/**
+ * The default workload folder: RECSYS_BENCH_WORKLOAD, else the first
+ * `shared/bench/workload` found beside the repository or beside one of its ancestors
+ * (a clone at /work/main, a worktree at /work/wt-x or a clone nested deeper all find
+ * /work/shared), else `../shared/bench/workload` relative to the repository root.
+ */
+export function defaultWorkloadDir(): string {
+  if (process.env.RECSYS_BENCH_WORKLOAD) return path.resolve(process.env.RECSYS_BENCH_WORKLOAD);
+  for (let dir = REPO_ROOT; ; dir = path.dirname(dir)) {
+    const candidate = path.join(path.dirname(dir), 'shared', 'bench', 'workload');
+    if (fs.existsSync(path.join(candidate, 'reference.json'))) return candidate;
+    if (path.dirname(dir) === dir) break;
+  }
+  return path.resolve(REPO_ROOT, '..', 'shared', 'bench', 'workload');
+}
 
 function intFlag(name: string, value: string, min: number): number {
   const n = Number(value);
@@ -50,7 +63,7 @@ async function main(): Promise<void> {
   try {
     ({ values } = parseArgs({
       options: {
-        workload: { type: 'string', default: process.env.RECSYS_BENCH_WORKLOAD ?? DEFAULT_WORKLOAD },
+        workload: { type: 'string', default: defaultWorkloadDir() },
         out: { type: 'string', default: path.join(REPO_ROOT, 'bench-results') },
         'duration-ms': { type: 'string', default: '10000' },
         'warmup-ms': { type: 'string', default: '3000' },
@@ -76,7 +89,7 @@ async function main(): Promise<void> {
   }
   const workloadDir = path.resolve(values.workload);
   if (!fs.existsSync(workloadDir)) {
-    process.stderr.write(`bench: --workload ${workloadDir} does not exist (the standard workload lives in ../shared/bench/workload)\n`);
+    process.stderr.write(`bench: --workload ${workloadDir} does not exist (the standard workload lives in ../shared/bench/workload beside the repository; pass --workload <dir> or set RECSYS_BENCH_WORKLOAD)\n`);
     process.exit(2);
   }
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
