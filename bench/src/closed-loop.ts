@@ -53,10 +53,11 @@ export function userSequence(seed: number, users: number): () => string {
 }
 
 /**
- * Runs one level. `onMeasuring` is called when the warm-up ends (the caller snapshots
- * CPU counters there).
+ * Runs one level. `onMeasuring` is called when the warm-up ends and `onWindowEnd` when
+ * the measurement window closes (the caller snapshots CPU counters at both; requests
+ * still in flight then finish but are not counted).
  */
-export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMeasuring: () => void = () => {}): Promise<LoadResult> {
+export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMeasuring: () => void = () => {}, onWindowEnd: () => void = () => {}): Promise<LoadResult> {
   const nextUser = userSequence(level.seed, level.users);
   const result: LoadResult = { concurrency: level.concurrency, latenciesMs: [], wallMs: 0, errors: 0, errorSamples: [], degraded: 0, stageMs: {} };
   const start = performance.now();
@@ -64,6 +65,7 @@ export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMea
   const measureTo = measureFrom + level.durationMs;
   let measuring = false;
   let sent = 0;
+  const windowEnd = setTimeout(onWindowEnd, Math.max(0, measureTo - performance.now()));
   const loop = async (): Promise<void> => {
     for (;;) {
       const now = performance.now();
@@ -100,6 +102,12 @@ export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMea
   // A level shorter than its warm-up still measures: the window opens on the first check.
   await Promise.all(Array.from({ length: level.concurrency }, loop));
   if (!measuring) onMeasuring();
+  await new Promise<void>((resolve) => {
+    // The window-end timer has fired by now unless every loop stopped early; wait for it.
+    if (performance.now() >= measureTo) setImmediate(resolve);
+    else setTimeout(resolve, measureTo - performance.now());
+  });
+  clearTimeout(windowEnd);
   result.wallMs = level.durationMs;
   return result;
 }

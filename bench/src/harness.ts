@@ -80,14 +80,23 @@ async function measure(
   let before: Record<string, number | undefined> = {};
   let handlingBefore: Promise<Record<string, HandlingTotals>> = Promise.resolve({});
   let t0 = 0;
-  const result = await worker.run(level, () => {
-    before = cpuSnapshot(pids());
-    t0 = Date.now();
-    handlingBefore = scrapeAll(metricsPorts);
-  });
-  const after = cpuSnapshot(pids());
-  const wall = Date.now() - t0;
-  const handlingAfter = await scrapeAll(metricsPorts);
+  let after: Record<string, number | undefined> = {};
+  let wall = 0;
+  let handlingAfterP: Promise<Record<string, HandlingTotals>> = Promise.resolve({});
+  const result = await worker.run(
+    level,
+    () => {
+      before = cpuSnapshot(pids());
+      t0 = Date.now();
+      handlingBefore = scrapeAll(metricsPorts);
+    },
+    () => {
+      after = cpuSnapshot(pids());
+      wall = Date.now() - t0;
+      handlingAfterP = scrapeAll(metricsPorts);
+    },
+  );
+  const handlingAfter = await handlingAfterP;
   const hb = await handlingBefore;
   const handler_ms: LevelDetails['handler_ms'] = {};
   for (const [service, totals] of Object.entries(handlingAfter)) {

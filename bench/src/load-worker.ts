@@ -3,7 +3,7 @@
  * separate process). Protocol over the IPC channel:
  *   parent → {cmd:'open', target, k}            worker → {type:'opened'}
  *   parent → {cmd:'observe', users, k, n}        worker → {type:'observed', answers}
- *   parent → {cmd:'run', level}                  worker → {type:'measuring'}, then {type:'result', result}
+ *   parent → {cmd:'run', level}                  worker → {type:'measuring'}, {type:'window-end'}, then {type:'result', result}
  *   parent → {cmd:'close'}                       worker exits
  * Any failure is reported as {type:'error', message} and the worker exits 1.
  */
@@ -39,7 +39,12 @@ async function handle(msg: WorkerCommand): Promise<void> {
     }
     case 'run': {
       if (!target) throw new Error('run before open');
-      const result = await runClosedLoop(target.recommend, msg.level, () => send({ type: 'measuring' }));
+      const result = await runClosedLoop(
+        target.recommend,
+        msg.level,
+        () => send({ type: 'measuring' }),
+        () => send({ type: 'window-end' }),
+      );
       send({ type: 'result', result });
       return;
     }

@@ -10,6 +10,7 @@ type WorkerMessage =
   | { type: 'opened' }
   | { type: 'observed'; answers: Record<string, ObservedAnswer> }
   | { type: 'measuring' }
+  | { type: 'window-end' }
   | { type: 'result'; result: LoadResult }
   | { type: 'error'; message: string };
 
@@ -70,13 +71,16 @@ export class LoadWorker {
     return (await this.request({ cmd: 'observe', users, k, numCandidates }, 'observed')).answers;
   }
 
-  /** Runs one level; `onMeasuring` fires when the warm-up is over. */
-  async run(level: LoadLevel, onMeasuring: () => void): Promise<LoadResult> {
+  /** Runs one level; `onMeasuring` fires when the warm-up is over, `onWindowEnd` when the window closes. */
+  async run(level: LoadLevel, onMeasuring: () => void, onWindowEnd: () => void = () => {}): Promise<LoadResult> {
     const measuring = this.expect('measuring');
+    const windowEnd = this.expect('window-end');
     const result = this.expect('result');
     this.child.send({ cmd: 'run', level } satisfies WorkerCommand);
     await measuring;
     onMeasuring();
+    await windowEnd;
+    onWindowEnd();
     return (await result).result;
   }
 
