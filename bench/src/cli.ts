@@ -20,6 +20,7 @@ const USAGE = `npm run bench -- [options]
   --inprocess-levels 16,64  in-process concurrency levels
   --warmup-ms 3000          warm-up before each level
   --duration-ms 10000       measured window of each level
+  --min-requests 50         a level's window stays open until this many requests completed in it
   --k 20                    Recommend k
   --debug-every 10          every n-th request asks for per-stage timings (0 = none)
   --micro-ms 1500           time budget of each micro-benchmark
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
         out: { type: 'string', default: path.join(REPO_ROOT, 'bench-results') },
         'duration-ms': { type: 'string', default: '10000' },
         'warmup-ms': { type: 'string', default: '3000' },
+        'min-requests': { type: 'string', default: '50' },
         levels: { type: 'string', default: '1,16,64' },
         'inprocess-levels': { type: 'string', default: '16,64' },
         k: { type: 'string', default: '20' },
@@ -103,6 +105,7 @@ async function main(): Promise<void> {
       inprocessLevels: levelsFlag('inprocess-levels', values['inprocess-levels']),
       k: intFlag('k', values.k, 1),
       debugEvery: intFlag('debug-every', values['debug-every'], 0),
+      minRequests: intFlag('min-requests', values['min-requests'], 1),
       micro: !values['no-micro'],
       microBudgetMs: intFlag('micro-ms', values['micro-ms'], 1),
       profile: values.profile,

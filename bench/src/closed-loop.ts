@@ -17,6 +17,8 @@ export interface LoadLevel {
   durationMs: number;
   /** Users are "0" … users-1. */
   users: number;
+  /** The window stays open until at least this many requests completed in it. */
+  minRequests: number;
   /** Every n-th request asks for per-stage timings (0 = never). */
   debugEvery: number;
   /** Seed of the user sequence (reruns draw the same users). */
@@ -28,7 +30,7 @@ export interface LoadResult {
   concurrency: number;
   /** Latency of every request completed in the window, in completion order. */
   latenciesMs: number[];
-  /** Length of the measurement window. */
+  /** Length of the measurement window (≥ durationMs). */
   wallMs: number;
   errors: number;
   /** First few error messages, for the report. */
@@ -53,9 +55,11 @@ export function userSequence(seed: number, users: number): () => string {
 }
 
 /**
- * Runs one level. `onMeasuring` is called when the warm-up ends and `onWindowEnd` when
- * the measurement window closes (the caller snapshots CPU counters at both; requests
- * still in flight then finish but are not counted).
+ * Runs one level. The window opens when the warm-up ends (`onMeasuring`) and closes at
+ * the first completion after `durationMs` once at least `minRequests` requests have
+ * completed in it (`onWindowEnd`), so that a slow machine still yields a measurement.
+ * The caller snapshots CPU counters at both; requests still in flight at the close
+ * finish but are not counted.
  */
 export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMeasuring: () => void = () => {}, onWindowEnd: () => void = () => {}): Promise<LoadResult> {
   const nextUser = userSequence(level.seed, level.users);
@@ -63,17 +67,18 @@ export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMea
   const start = performance.now();
   const measureFrom = start + level.warmupMs;
   const measureTo = measureFrom + level.durationMs;
-  let measuring = false;
+  let opened = false;
+  const open = (): void => {
+    if (opened) return;
+    opened = true;
+    onMeasuring();
+  };
+  const openTimer = setTimeout(open, level.warmupMs);
+  let closedAt = Infinity;
+  let counted = 0;
   let sent = 0;
-  const windowEnd = setTimeout(onWindowEnd, Math.max(0, measureTo - performance.now()));
   const loop = async (): Promise<void> => {
-    for (;;) {
-      const now = performance.now();
-      if (now >= measureTo) return;
-      if (!measuring && now >= measureFrom) {
-        measuring = true;
-        onMeasuring();
-      }
+    while (performance.now() < closedAt) {
       const debug = level.debugEvery > 0 && ++sent % level.debugEvery === 0;
       const t0 = performance.now();
       let res: RecommendResponse | undefined;
@@ -84,30 +89,30 @@ export async function runClosedLoop(call: RecommendCall, level: LoadLevel, onMea
         failure = err;
       }
       const t1 = performance.now();
-      if (t1 < measureFrom || t1 > measureTo) continue;
+      if (t1 >= closedAt) return;
+      if (t1 < measureFrom) continue;
+      open();
+      counted++;
       if (failure !== undefined || !res) {
         result.errors++;
         if (result.errorSamples.length < 5) result.errorSamples.push((failure as Error)?.message ?? String(failure));
-        continue;
+      } else {
+        result.latenciesMs.push(t1 - t0);
+        if (res.degradedStages.length > 0) result.degraded++;
+        for (const t of res.timings) {
+          const name = (Stage[t.stage] ?? String(t.stage)).replace(/^STAGE_/, '').toLowerCase();
+          const ms = (t.duration?.seconds ?? 0) * 1000 + (t.duration?.nanos ?? 0) / 1e6;
+          (result.stageMs[name] ??= []).push(ms);
+        }
       }
-      result.latenciesMs.push(t1 - t0);
-      if (res.degradedStages.length > 0) result.degraded++;
-      for (const t of res.timings) {
-        const name = (Stage[t.stage] ?? String(t.stage)).replace(/^STAGE_/, '').toLowerCase();
-        const ms = (t.duration?.seconds ?? 0) * 1000 + (t.duration?.nanos ?? 0) / 1e6;
-        (result.stageMs[name] ??= []).push(ms);
+      if (t1 >= measureTo && counted >= level.minRequests) {
+        closedAt = t1;
+        onWindowEnd();
       }
     }
   };
-  // A level shorter than its warm-up still measures: the window opens on the first check.
   await Promise.all(Array.from({ length: level.concurrency }, loop));
-  if (!measuring) onMeasuring();
-  await new Promise<void>((resolve) => {
-    // The window-end timer has fired by now unless every loop stopped early; wait for it.
-    if (performance.now() >= measureTo) setImmediate(resolve);
-    else setTimeout(resolve, measureTo - performance.now());
-  });
-  clearTimeout(windowEnd);
-  result.wallMs = level.durationMs;
+  clearTimeout(openTimer);
+  result.wallMs = closedAt - measureFrom;
   return result;
 }

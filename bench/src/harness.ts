@@ -32,6 +32,8 @@ export interface BenchOptions {
   inprocessLevels: number[];
   k: number;
   debugEvery: number;
+  /** Each level's window stays open until this many requests completed in it. */
+  minRequests: number;
   micro: boolean;
   microBudgetMs: number;
   /** Run the mesh under `node --cpu-prof` at c=16 only and summarise where time goes. */
@@ -105,6 +107,7 @@ async function measure(
   const stats = summarize(result.latenciesMs, result.wallMs);
   const details: LevelDetails = {
     stats,
+    window_ms: Math.round(result.wallMs),
     requests: result.latenciesMs.length,
     errors: result.errors,
     errorSamples: result.errorSamples,
@@ -173,7 +176,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     workers.push(meshWorker);
     await checkReference(meshWorker, workload.reference, 'mesh', log);
 
-    const level = (c: number, i: number): LoadLevel => ({ concurrency: c, warmupMs: o.warmupMs, durationMs: o.durationMs, users: workload.users, debugEvery: o.debugEvery, seed: 1000 + i });
+    const level = (c: number, i: number): LoadLevel => ({ concurrency: c, warmupMs: o.warmupMs, durationMs: o.durationMs, minRequests: o.minRequests, users: workload.users, debugEvery: o.debugEvery, seed: 1000 + i });
     const meshPids = (): Record<string, number | undefined> => ({
       gateway: m.services.gateway.child.pid,
       'candidate-generator': m.services['candidate-generator'].child.pid,
@@ -238,7 +241,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       machine: { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', loadavg_before: loadBefore, loadavg_after: os.loadavg(), node: process.version },
       workload: path.resolve(o.workloadDir),
       artifact_version: artifact.version,
-      settings: { warmup_ms: o.warmupMs, duration_ms: o.durationMs, k: o.k, users: workload.users, debug_every: o.debugEvery },
+      settings: { warmup_ms: o.warmupMs, duration_ms: o.durationMs, min_requests: o.minRequests, k: o.k, users: workload.users, debug_every: o.debugEvery },
       mesh: meshDetails,
       inprocess: ipDetails,
       micro,

@@ -13,6 +13,8 @@ export interface BenchJson {
 /** Everything else one run measured (bench-details.json). */
 export interface LevelDetails {
   stats: LevelStats;
+  /** Length of the measurement window (the duration, or longer until min-requests completed). */
+  window_ms: number;
   requests: number;
   errors: number;
   errorSamples: string[];
@@ -32,7 +34,7 @@ export interface BenchDetails {
   machine: { cpus: number; model: string; loadavg_before: number[]; loadavg_after: number[]; node: string };
   workload: string;
   artifact_version: string;
-  settings: { warmup_ms: number; duration_ms: number; k: number; users: number; debug_every: number };
+  settings: { warmup_ms: number; duration_ms: number; min_requests: number; k: number; users: number; debug_every: number };
   mesh: Record<string, LevelDetails>;
   inprocess: Record<string, LevelDetails>;
   micro: MicroResult[];

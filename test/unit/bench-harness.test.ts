@@ -1,6 +1,6 @@
 /** Pure parts of the benchmark harness: percentiles, the reference comparison, the chart, the user sequence. */
 import { latencyThroughputSvg } from '../../bench/src/chart';
-import { userSequence } from '../../bench/src/closed-loop';
+import { runClosedLoop, userSequence } from '../../bench/src/closed-loop';
 import { compareWithReference } from '../../bench/src/reference';
 import { percentile, summarize } from '../../bench/src/stats';
 import { handlingBetween, parseHandlingTotals } from '../../bench/src/server-metrics';
@@ -82,5 +82,28 @@ describe('bench server-side handler times', () => {
     const after = parseHandlingTotals(scrape(2.5, 600));
     expect(handlingBetween(before, after)).toEqual({ '/recsys.v1.RankerService/Rank': { calls: 500, mean_ms: 2 } });
     expect(handlingBetween(after, after)).toEqual({});
+  });
+});
+
+describe('bench closed loop', () => {
+  const answer = { items: [], modelVersion: '', artifactVersion: '', degradedStages: [], timings: [] };
+
+  it('keeps the window open until min-requests completed, counts errors apart, and signals the window once each way', async () => {
+    let n = 0;
+    const users = new Set<string>();
+    const call = async (userId: string) => {
+      users.add(userId);
+      await new Promise((r) => setTimeout(r, 2));
+      if (++n % 5 === 0) throw new Error('boom');
+      return answer;
+    };
+    const events: string[] = [];
+    const r = await runClosedLoop(call, { concurrency: 3, warmupMs: 5, durationMs: 1, minRequests: 40, users: 100, debugEvery: 0, seed: 1 }, () => events.push('open'), () => events.push('close'));
+    expect(events).toEqual(['open', 'close']);
+    expect(r.latenciesMs.length + r.errors).toBeGreaterThanOrEqual(40);
+    expect(r.errors).toBeGreaterThan(0);
+    expect(r.errorSamples[0]).toBe('boom');
+    expect(r.wallMs).toBeGreaterThanOrEqual(1);
+    expect(users.size).toBeGreaterThan(1);
   });
 });
