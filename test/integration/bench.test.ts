@@ -17,7 +17,7 @@ const TINY = ['--duration-ms', '400', '--warmup-ms', '100', '--min-requests', '2
 
 function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, 'bench/dist/cli.js'), ...args], { maxBuffer: 64 << 20, timeout: 170_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, 'bench/dist/src/cli.js'), ...args], { maxBuffer: 64 << 20, timeout: 170_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
       resolve({ code, stdout, stderr });
     });
