@@ -12,7 +12,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { loadArtifacts, resolveArtifactDir, topKByDot } from '@recsys/core';
-import { health } from '@recsys/proto';
+import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { FeatureBatch, health } from '@recsys/proto';
 import { RedisBackend } from '@recsys/feature-store/dist/redis-backend';
 import { createRedisClient } from '@recsys/feature-store/dist/redis-client';
 import { RedisKeys } from '@recsys/feature-store/dist/redis-keys';
@@ -167,7 +168,11 @@ export async function runMicroBenchmarks(t: MicroTargets): Promise<MicroResult[]
   add(await timeOp('scoring 300×34: raw InferenceSession.run (floor)', () => raw.run({ [raw.inputNames[0]!]: x }), t.budgetMs, 50));
   await raw.release();
 
-  // 4. One empty gRPC round trip on a reused channel.
+  // 4. The wire format of one item feature batch (16 features × 300 items), encode + decode.
+  add(await wireFeatureBatch('wire: item feature batch 16×300 as 16 packed float columns, encode+decode (ours)', t.budgetMs));
+  add(await wireBytesBlock('wire: the same 19,200 bytes as one float32 bytes block, encode+decode (floor)', t.budgetMs));
+
+  // 5. One empty gRPC round trip on a reused channel.
   const client = new health.HealthClient(t.grpcAddress, grpc.credentials.createInsecure());
   const check = (): Promise<void> =>
     new Promise((resolve, reject) => client.check({ service: '' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err) => (err ? reject(err) : resolve())));
@@ -193,4 +198,35 @@ async function redisBenchmarkMget(port: number, keys: string[], budgetMs: number
   } catch (err) {
     return { name, median_us: NaN, p99_us: NaN, iterations: 0, note: `redis-benchmark failed: ${(err as Error).message.split('\n')[0]}` };
   }
+}
+
+/** Encode + decode of a FeatureBatch the way the feature store and gateway send it today. */
+async function wireFeatureBatch(name: string, budgetMs: number): Promise<MicroResult> {
+  const n = 300;
+  const batch: FeatureBatch = {
+    featureView: 'item',
+    entityCount: n,
+    columns: Array.from({ length: 16 }, (_, f) => ({ name: `f${f}`, values: Array.from({ length: n }, (_, e) => (e * 31 + f) / 997), missingIndices: [] })),
+    unknownEntityIndices: [],
+  };
+  return timeOp(name, () => FeatureBatch.decode(FeatureBatch.encode(batch).finish()), budgetMs, 50);
+}
+
+/** The same values as one length-delimited float32 block: what a `bytes` field would cost. */
+async function wireBytesBlock(name: string, budgetMs: number): Promise<MicroResult> {
+  const values = Float32Array.from({ length: 16 * 300 }, (_, i) => i / 997);
+  const block = new Uint8Array(values.buffer);
+  return timeOp(
+    name,
+    () => {
+      const bytes = new BinaryWriter().uint32(10).bytes(block).finish();
+      const r = new BinaryReader(bytes);
+      r.uint32();
+      const b = r.bytes();
+      // A copy into an aligned Float32Array, as a reader would make.
+      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    },
+    budgetMs,
+    50,
+  );
 }

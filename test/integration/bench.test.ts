@@ -87,7 +87,7 @@ describe('npm run bench (tiny load)', () => {
       'ranker Rank',
     ]);
     expect(details.micro.map((m: { name: string }) => m.name.split(':')[0])).toEqual(
-      expect.arrayContaining(['retrieval top-300 of 20,000×32', 'feature read 301 vectors', 'scoring 300×34', 'empty gRPC round trip']),
+      expect.arrayContaining(['retrieval top-300 of 20,000×32', 'feature read 301 vectors', 'scoring 300×34', 'wire', 'empty gRPC round trip']),
     );
 
     const svg = fs.readFileSync(path.join(out, 'latency-throughput.svg'), 'utf8');
