@@ -24,8 +24,7 @@ import { DEFAULT_BUCKETS, materialize } from '../services/feature-store/src/mate
 import { RedisBackend } from '../services/feature-store/src/redis-backend';
 import { connectRedis, createRedisClient } from '../services/feature-store/src/redis-client';
 import { RedisKeys } from '../services/feature-store/src/redis-keys';
-import { REPO_ROOT } from '@recsys/local';
-import { startRedis } from '../test/integration/helpers';
+import { REPO_ROOT, startRedis } from '@recsys/local';
 
 function percentiles(ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);

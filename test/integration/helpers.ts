@@ -1,9 +1,7 @@
-import { ChildProcess, execFile, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
+import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, freePort } from '@recsys/local';
+import { REPO_ROOT } from '@recsys/local';
 
 const execFileP = promisify(execFile);
 
@@ -17,47 +15,8 @@ export function testArtifactsRoot(): string {
   return dir;
 }
 
-/** A redis-server this test run started on a free port (nothing persisted). */
-export interface RedisServer {
-  port: number;
-  url: string;
-  process: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Starts `redis-server` on a free loopback port (plus `extraArgs`) and waits until it answers PING. */
-export async function startRedis(port?: number, extraArgs: string[] = []): Promise<RedisServer> {
-  const p = port ?? (await freePort());
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-redis-'));
-  const child = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const log: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const until = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const { stdout } = await execFileP('redis-cli', ['-p', String(p), 'ping']);
-      if (stdout.trim() === 'PONG') break;
-    } catch {
-      /* not up yet */
-    }
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`redis-server on port ${p} did not start:\n${log.join('')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    port: p,
-    url: `redis://127.0.0.1:${p}`,
-    process: child,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+/** redis-server on a free loopback port: shared with the benchmark, see deploy/local/src/redis.ts. */
+export { startRedis, type RedisServer } from '@recsys/local';
 
 /** Runs a built CLI of the repository (`node <path>`), rejecting with its output on failure. */
 export async function runNode(script: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {

@@ -40,6 +40,19 @@ describe('topKByDot', () => {
     }
   });
 
+  it('gives bit-identical scores to a plain float64 dot on real-valued data (odd row counts, exclusions)', () => {
+    const rand = lcg(11);
+    for (const [rows, dim, k] of [[1001, 32, 300], [7, 5, 7], [2, 3, 1], [301, 8, 300]] as const) {
+      const matrix = Float32Array.from({ length: rows * dim }, () => rand() * 2 - 1);
+      const query = Float32Array.from({ length: dim }, () => rand() * 2 - 1);
+      const exclude = new Set([0, rows - 1, Math.floor(rows / 2)]);
+      const expected = bruteForce(matrix, dim, query, k, exclude);
+      const got = topKByDot(matrix, dim, query, k, exclude);
+      expect(Array.from(got.indices)).toEqual(expected.indices);
+      expect(Array.from(got.scores)).toEqual(expected.scores);
+    }
+  });
+
   it('orders an all-ties matrix by index', () => {
     const matrix = new Float32Array(10 * 2).fill(1);
     const got = topKByDot(matrix, 2, Float32Array.from([1, 1]), 4);

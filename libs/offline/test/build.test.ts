@@ -5,6 +5,10 @@ import { ArtifactError, loadArtifacts, readOnnxFeatureSpec, resolveArtifactDir }
 import { BUILD_PHASES, buildArtifacts, ensureArtifacts, setCurrentVersion, type BuildOptions, type BuildProgress } from '@recsys/offline';
 import { runOnnx } from './ort-runner';
 
+// Up to three builds per test: under a second each on an idle box, several seconds on a
+// loaded 2-core machine. No timing is asserted; this only keeps jest's 5 s default away.
+jest.setTimeout(60_000);
+
 /** A build small enough for unit tests (well under a second). */
 const SMALL: Omit<BuildOptions, 'outRoot'> = {
   seed: 7,

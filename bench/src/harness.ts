@@ -1,0 +1,274 @@
+/**
+ * `npm run bench` end to end: workload → artifact → Redis → mesh → reference check →
+ * closed-loop load (mesh, then in-process) → micro-benchmarks → table, chart, JSON.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT, startMesh, startRedis, type Mesh, type RedisServer } from '@recsys/local';
+import { latencyThroughputSvg } from './chart';
+import type { LoadLevel, LoadResult } from './closed-loop';
+import { runMicroBenchmarks, type MicroResult } from './micro';
+import { compareWithReference } from './reference';
+import { checkTargets, formatTable, type BenchDetails, type BenchJson, type LevelDetails } from './report';
+import { cpuPercent, cpuSnapshot, percentile, summarize } from './stats';
+import { LoadWorker } from './worker-client';
+import { loadWorkload, writeWorkloadArtifact } from './workload';
+import { summarizeProfiles } from './profile';
+import { handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
+
+const execFileP = promisify(execFile);
+
+/** Options of one run (the CLI flags). */
+export interface BenchOptions {
+  workloadDir: string;
+  outDir: string;
+  warmupMs: number;
+  durationMs: number;
+  /** Concurrency levels of the mesh (c=1 must be first for the idle latency). */
+  meshLevels: number[];
+  inprocessLevels: number[];
+  k: number;
+  debugEvery: number;
+  /** Each level's window stays open until this many requests completed in it. */
+  minRequests: number;
+  micro: boolean;
+  microBudgetMs: number;
+  /** Run the mesh under `node --cpu-prof` at c=16 only and summarise where time goes. */
+  profile: boolean;
+  log: (line: string) => void;
+}
+
+/** The answers differ from reference.json: no figures are reported. */
+export class ReferenceMismatchError extends Error {
+  constructor(
+    readonly variant: string,
+    readonly differences: string[],
+  ) {
+    super(
+      `${variant}: answers differ from reference.json, refusing to report figures (${differences.length} difference(s)):\n` +
+        differences.slice(0, 20).map((d) => `  ${d}`).join('\n'),
+    );
+  }
+}
+
+function stagesOf(r: LoadResult): LevelDetails['stages_ms'] {
+  const out: LevelDetails['stages_ms'] = {};
+  for (const [stage, values] of Object.entries(r.stageMs)) {
+    const sorted = Float64Array.from(values).sort();
+    const r3 = (v: number): number => Math.round(v * 1000) / 1000;
+    out[stage] = { samples: sorted.length, mean: r3(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)), p50: r3(percentile(sorted, 50)), p99: r3(percentile(sorted, 99)) };
+  }
+  return out;
+}
+
+async function scrapeAll(ports: Record<string, number>): Promise<Record<string, HandlingTotals>> {
+  const out: Record<string, HandlingTotals> = {};
+  await Promise.all(Object.entries(ports).map(async ([name, port]) => void (out[name] = await scrapeHandlingTotals(port))));
+  return out;
+}
+
+async function measure(
+  worker: LoadWorker,
+  level: LoadLevel,
+  pids: () => Record<string, number | undefined>,
+  log: BenchOptions['log'],
+  label: string,
+  metricsPorts: Record<string, number> = {},
+): Promise<LevelDetails> {
+  log(`${label}: c=${level.concurrency}, warm-up ${level.warmupMs} ms, measuring ${level.durationMs} ms …`);
+  let before: Record<string, number | undefined> = {};
+  let handlingBefore: Promise<Record<string, HandlingTotals>> = Promise.resolve({});
+  let t0 = 0;
+  let after: Record<string, number | undefined> = {};
+  let wall = 0;
+  let handlingAfterP: Promise<Record<string, HandlingTotals>> = Promise.resolve({});
+  const result = await worker.run(
+    level,
+    () => {
+      before = cpuSnapshot(pids());
+      t0 = Date.now();
+      handlingBefore = scrapeAll(metricsPorts);
+    },
+    () => {
+      after = cpuSnapshot(pids());
+      wall = Date.now() - t0;
+      handlingAfterP = scrapeAll(metricsPorts);
+    },
+  );
+  const handlingAfter = await handlingAfterP;
+  const hb = await handlingBefore;
+  const handler_ms: LevelDetails['handler_ms'] = {};
+  for (const [service, totals] of Object.entries(handlingAfter)) {
+    for (const [method, v] of Object.entries(handlingBetween(hb[service] ?? {}, totals))) handler_ms[`${service} ${method.replace(/^.*\//, '')}`] = v;
+  }
+  const stats = summarize(result.latenciesMs, result.wallMs);
+  const details: LevelDetails = {
+    stats,
+    window_ms: Math.round(result.wallMs),
+    requests: result.latenciesMs.length,
+    errors: result.errors,
+    errorSamples: result.errorSamples,
+    degraded: result.degraded,
+    cpu_percent: cpuPercent(before, after, wall),
+    cpu_ms_per_request: {},
+    stages_ms: stagesOf(result),
+    handler_ms,
+  };
+  // CPU time per request is far less sensitive to other load on the machine than req/s.
+  const served = result.latenciesMs.length + result.errors;
+  let serverSide = 0;
+  for (const [p, pct] of Object.entries(details.cpu_percent)) {
+    const ms = served > 0 ? Math.round(((pct / 100) * wall * 1000) / served) / 1000 : NaN;
+    details.cpu_ms_per_request[p] = ms;
+    if (p !== 'load-gen') serverSide += ms;
+  }
+  details.cpu_ms_per_request['total (without load-gen)'] = Math.round(serverSide * 1000) / 1000;
+  log(`  ${stats.rps} req/s, p50 ${stats.p50_ms} ms, p99 ${stats.p99_ms} ms, ${result.errors} errors, ${result.degraded} degraded`);
+  return details;
+}
+
+async function checkReference(worker: LoadWorker, reference: ReturnType<typeof loadWorkload>['reference'], variant: string, log: BenchOptions['log']): Promise<void> {
+  const users = Object.keys(reference);
+  const answers = await worker.observe(users, 20, 300);
+  const diffs = compareWithReference(reference, answers);
+  if (diffs.length > 0) throw new ReferenceMismatchError(variant, diffs);
+  log(`${variant}: answers of all ${users.length} reference users match reference.json (5 candidates, 20 items and scores each)`);
+}
+
+/** Runs the benchmark; resolves with the figures written, or undefined in profile mode. */
+export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; details: BenchDetails } | undefined> {
+  const { log } = o;
+  const started = new Date().toISOString();
+  const loadBefore = os.loadavg();
+  fs.mkdirSync(o.outDir, { recursive: true });
+  log(`workload: ${o.workloadDir}`);
+  const workload = loadWorkload(o.workloadDir);
+  const artifact = writeWorkloadArtifact(workload, path.join(o.outDir, 'artifacts'));
+  log(`artifact ${artifact.version} in ${artifact.dir}${artifact.reused ? ' (reused, identical)' : ''}`);
+
+  let redis: RedisServer | undefined;
+  let mesh: Mesh | undefined;
+  const workers: LoadWorker[] = [];
+  try {
+    redis = await startRedis();
+    log(`redis-server on port ${redis.port}; materializing …`);
+    const mat = await execFileP(process.execPath, [path.join(REPO_ROOT, 'services/feature-store/dist/materialize-cli.js'), '--artifacts', artifact.root, '--redis', redis.url]);
+    log(`  ${mat.stdout.trim()}`);
+
+    const profileDir = path.join(o.outDir, 'profiles');
+    if (o.profile) {
+      fs.rmSync(profileDir, { recursive: true, force: true });
+      fs.mkdirSync(profileDir, { recursive: true });
+    }
+    log('starting the mesh (four processes) …');
+    mesh = await startMesh({
+      artifactsDir: artifact.root,
+      redisUrl: redis.url,
+      ports: 'free',
+      env: { LOG_LEVEL: 'warn', ...(o.profile ? { NODE_OPTIONS: `--require ${path.join(__dirname, 'cpu-prof-preload.js')}`, RECSYS_CPU_PROF_DIR: profileDir } : {}) },
+    });
+    const m = mesh;
+    log(`  gateway at ${m.gatewayAddress}`);
+    const meshWorker = await LoadWorker.open('mesh', { mode: 'mesh', gateway: m.gatewayAddress, candidateGenerator: m.services['candidate-generator'].address }, o.k);
+    workers.push(meshWorker);
+    await checkReference(meshWorker, workload.reference, 'mesh', log);
+
+    const level = (c: number, i: number): LoadLevel => ({ concurrency: c, warmupMs: o.warmupMs, durationMs: o.durationMs, minRequests: o.minRequests, users: workload.users, debugEvery: o.debugEvery, seed: 1000 + i });
+    const meshPids = (): Record<string, number | undefined> => ({
+      gateway: m.services.gateway.child.pid,
+      'candidate-generator': m.services['candidate-generator'].child.pid,
+      'feature-store': m.services['feature-store'].child.pid,
+      ranker: m.services.ranker.child.pid,
+      redis: redis?.process.pid,
+      'load-gen': meshWorker.pid,
+    });
+
+    if (o.profile) {
+      const names: Record<number, string> = {};
+      for (const [name, pid] of Object.entries(meshPids())) if (pid !== undefined) names[pid] = name;
+      await measure(meshWorker, level(16, 16), meshPids, log, 'mesh (profiled, figures not comparable)');
+      await meshWorker.close();
+      await mesh.stop();
+      mesh = undefined;
+      // The in-process pipeline under the same load, profiled with node's own --cpu-prof.
+      const ip = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k, ['--cpu-prof', '--cpu-prof-dir', profileDir]);
+      workers.push(ip);
+      if (ip.pid !== undefined) names[ip.pid] = 'in-process pipeline';
+      await measure(ip, level(16, 116), () => ({ 'in-process': ip.pid, redis: redis?.process.pid }), log, 'in-process (profiled, figures not comparable)');
+      await ip.close();
+      const summary = summarizeProfiles(profileDir, names);
+      fs.writeFileSync(path.join(o.outDir, 'profile-summary.txt'), summary);
+      log(summary);
+      log(`profiles: ${profileDir} (open in Chrome DevTools or speedscope); summary in ${path.join(o.outDir, 'profile-summary.txt')}`);
+      return undefined;
+    }
+
+    const meshDetails: Record<string, LevelDetails> = {};
+    const metricsPorts: Record<string, number> = {};
+    for (const [name, svc] of Object.entries(m.services)) metricsPorts[name] = svc.metricsPort;
+    for (const [i, c] of o.meshLevels.entries()) meshDetails[`c${c}`] = await measure(meshWorker, level(c, i), meshPids, log, 'mesh', metricsPorts);
+    await meshWorker.close();
+
+    let micro: MicroResult[] = [];
+    if (o.micro) {
+      log('micro-benchmarks …');
+      micro = await runMicroBenchmarks({ artifactsDir: artifact.root, redisUrl: redis.url, redisPort: redis.port, grpcAddress: m.services.ranker.address, budgetMs: o.microBudgetMs, log });
+    }
+    await mesh.stop();
+    mesh = undefined;
+
+    log('in-process pipeline (same modules, no RPC) …');
+    const ipWorker = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k);
+    workers.push(ipWorker);
+    await checkReference(ipWorker, workload.reference, 'in-process', log);
+    const ipPids = (): Record<string, number | undefined> => ({ 'in-process': ipWorker.pid, redis: redis?.process.pid });
+    const ipDetails: Record<string, LevelDetails> = {};
+    for (const [i, c] of o.inprocessLevels.entries()) ipDetails[`c${c}`] = await measure(ipWorker, level(c, 100 + i), ipPids, log, 'in-process');
+    await ipWorker.close();
+
+    const stat = (d: Record<string, LevelDetails>, key: string): LevelDetails['stats'] => d[key]?.stats ?? { rps: NaN, p50_ms: NaN, p90_ms: NaN, p99_ms: NaN, max_ms: NaN };
+    const json: BenchJson = {
+      mesh: { c1: stat(meshDetails, 'c1'), c16: stat(meshDetails, 'c16'), c64: stat(meshDetails, 'c64') },
+      inprocess: { c16: stat(ipDetails, 'c16'), c64: stat(ipDetails, 'c64') },
+      mesh_over_inprocess: Math.round((stat(meshDetails, 'c16').rps / stat(ipDetails, 'c16').rps) * 1000) / 1000,
+    };
+    const cpus = os.cpus();
+    const details: BenchDetails = {
+      started,
+      machine: { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', loadavg_before: loadBefore, loadavg_after: os.loadavg(), node: process.version },
+      workload: path.resolve(o.workloadDir),
+      artifact_version: artifact.version,
+      settings: { warmup_ms: o.warmupMs, duration_ms: o.durationMs, min_requests: o.minRequests, k: o.k, users: workload.users, debug_every: o.debugEvery },
+      mesh: meshDetails,
+      inprocess: ipDetails,
+      micro,
+      targets: checkTargets(json),
+      caveat:
+        'Load generator, services and Redis share this machine; a busy machine (see the load average) lowers every figure. Compare runs made on the same quiet machine.',
+    };
+    fs.writeFileSync(path.join(o.outDir, 'bench.json'), `${JSON.stringify(json, null, 2)}\n`);
+    fs.writeFileSync(path.join(o.outDir, 'bench-details.json'), `${JSON.stringify(details, null, 2)}\n`);
+    const chart = latencyThroughputSvg(
+      [
+        { name: 'mesh', color: '#1f77b4', points: Object.entries(meshDetails).map(([c, d]) => ({ label: c.replace('c', 'c='), stats: d.stats })) },
+        { name: 'in-process', color: '#d62728', points: Object.entries(ipDetails).map(([c, d]) => ({ label: c.replace('c', 'c='), stats: d.stats })) },
+      ],
+      `recsys mesh, standard workload (${details.machine.cpus} cores, ${started.slice(0, 10)})`,
+    );
+    fs.writeFileSync(path.join(o.outDir, 'latency-throughput.svg'), chart);
+    const table = formatTable(details, json);
+    fs.writeFileSync(path.join(o.outDir, 'table.txt'), `${table}\n`);
+    log('');
+    log(table);
+    log('');
+    log(`wrote ${['bench.json', 'bench-details.json', 'latency-throughput.svg', 'table.txt'].map((f) => path.join(o.outDir, f)).join(', ')}`);
+    return { json, details };
+  } finally {
+    for (const w of workers) await w.close().catch(() => {});
+    await mesh?.stop().catch(() => {});
+    await redis?.stop().catch(() => {});
+  }
+}

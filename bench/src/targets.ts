@@ -1,0 +1,65 @@
+/**
+ * What the load generator drives: the mesh over gRPC (a gateway client on one reused
+ * channel) or the in-process pipeline. Both answer the reference check the same way.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { callUnary, createClient } from '@recsys/grpc-kit';
+import { CandidateGeneratorServiceClient, GatewayServiceClient } from '@recsys/proto';
+import type { RecommendCall } from './closed-loop';
+import { InProcessStages } from './in-process';
+import type { ObservedAnswer } from './reference';
+
+/** How a load worker reaches the system under test. */
+export type TargetSpec =
+  | { mode: 'mesh'; gateway: string; candidateGenerator: string }
+  | { mode: 'inprocess'; artifactsDir: string; redisUrl: string };
+
+/** A connected target. */
+export interface Target {
+  recommend: RecommendCall;
+  /** Retrieval candidates and final items of `userId`, for the reference check. */
+  observe(userId: string, k: number, numCandidates: number): Promise<ObservedAnswer>;
+  close(): Promise<void>;
+}
+
+/** Per-request deadline of the load generator: generous, the gateway applies its own budget. */
+const CALL_TIMEOUT_MS = 10_000;
+
+/** Connects to the target described by `spec`; `k` is the Recommend k of the load. */
+export async function openTarget(spec: TargetSpec, k: number): Promise<Target> {
+  if (spec.mode === 'inprocess') {
+    const stages = await InProcessStages.create(spec.artifactsDir, spec.redisUrl);
+    return {
+      recommend: stages.recommendCall(k),
+      async observe(userId, kk, numCandidates) {
+        const call = { deadline: Date.now() + CALL_TIMEOUT_MS };
+        const c = await stages.candidates({ userId, numCandidates, excludeItemIds: [], recentItemIds: [] }, call);
+        const r = await stages.recommendCall(kk)(userId, false);
+        return { candidates: c.candidates?.itemIds ?? [], items: r.items };
+      },
+      close: () => stages.close(),
+    };
+  }
+  const gateway = createClient(GatewayServiceClient, spec.gateway);
+  const cg = createClient(CandidateGeneratorServiceClient, spec.candidateGenerator);
+  const recommendOn =
+    (kk: number): RecommendCall =>
+    (userId, debug) =>
+      callUnary(gateway.recommend.bind(gateway), { userId, k: kk, excludeItemIds: [], debug }, { deadline: Date.now() + CALL_TIMEOUT_MS });
+  return {
+    recommend: recommendOn(k),
+    async observe(userId, kk, numCandidates) {
+      const c = await callUnary(
+        cg.generateCandidates.bind(cg),
+        { userId, numCandidates, excludeItemIds: [], recentItemIds: [] },
+        { deadline: Date.now() + CALL_TIMEOUT_MS, metadata: new grpc.Metadata() },
+      );
+      const r = await recommendOn(kk)(userId, false);
+      return { candidates: c.candidates?.itemIds ?? [], items: r.items };
+    },
+    async close() {
+      gateway.close();
+      cg.close();
+    },
+  };
+}
