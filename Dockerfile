@@ -21,7 +21,8 @@ COPY package.json package-lock.json .npmrc tsconfig.base.json tsconfig.json ./
 COPY libs ./libs
 COPY services ./services
 COPY deploy/local ./deploy/local
-RUN npm ci --no-audit --no-fund && npx tsc -b
+# Only what the image ships (the root tsconfig also builds bench/, which is not copied).
+RUN npm ci --no-audit --no-fund && npx tsc -b services/candidate-generator services/feature-store services/ranker services/gateway
 
 # ---- runtime: production dependencies and compiled JavaScript only ----
 FROM ${NODE_IMAGE} AS runtime

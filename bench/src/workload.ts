@@ -122,7 +122,10 @@ export function workloadMlp(w: Workload): Mlp {
 
 /**
  * Writes the workload as an artifact under `root` (CURRENT points at it): ids are row
- * numbers, popularity zeros, no histories, the ranker exported with exportMlpToOnnx.
+ * numbers, no histories, the ranker exported with exportMlpToOnnx. Retrieval is the
+ * embedding source alone (the workload's exact top-300 by dot product, its own scores):
+ * every item counts one interaction so that all are eligible candidates, and the
+ * covisitation and popularity sources are off.
  * Identical workloads give the identical version (the creation time is fixed).
  */
 export function writeWorkloadArtifact(w: Workload, root: string): WrittenArtifact {
@@ -136,7 +139,13 @@ export function writeWorkloadArtifact(w: Workload, root: string): WrittenArtifac
     embeddingDim: w.embeddingDim,
     itemEmbeddings: w.itemEmb,
     userEmbeddings: w.userEmb,
-    itemPopularity: new Float32Array(w.items),
+    itemPopularity: new Float32Array(w.items).fill(1),
+    retrieval: {
+      embedding: { n: 300, weight: 1 },
+      covisitation: { n: 0, weight: 0, recent_items: 0 },
+      popularity: { n: 0, weight: 0 },
+      rrf_k: 10,
+    },
     featureViews: { user: view('user', w.featureWidth), item: view('item', w.featureWidth) },
     itemFeatures: w.itemFeat,
     userFeatures: w.userFeat,

@@ -11,6 +11,7 @@
  * - `popularity`: interaction count, the only source for cold-start users.
  *
  * The lists are merged by weighted reciprocal-rank fusion, score(j) = Σ_s w_s / (c + rank_s(j)),
+ * (a single list passes through unchanged, with its source's own scores),
  * deduplicated, ordered by fused score (ties → lower item index) and cut to `n`. Each
  * candidate keeps every source's own score (NaN where that source did not retrieve it) for
  * the ranker. Rank fusion needs no calibration between the sources' score scales, which
@@ -187,6 +188,19 @@ export class MergedRetriever {
       lists.push({ source: 'popularity', weight: lists.length === 0 ? 1 : config.popularity.weight, items, scores: items.map((i) => this.data.itemPopularity[i]!) });
     }
 
+    // One list needs no fusion: it passes through with its source's own scores (same order
+    // as fusing it would give), e.g. the exact embedding top-N of a single-source config.
+    if (lists.length === 1) {
+      const l = lists[0]!;
+      const count = Math.min(q.n, l.items.length);
+      const scores = Float32Array.from({ length: count }, (_, r) => l.scores[r]!);
+      return {
+        items: Int32Array.from({ length: count }, (_, r) => l.items[r]!),
+        scores,
+        primary: Array.from({ length: count }, () => l.source),
+        sourceScores: { [l.source]: scores },
+      };
+    }
     const fused = new Map<number, { score: number; best: number; primary: RetrievalSource }>();
     for (const l of lists) {
       for (let r = 0; r < l.items.length; r++) {
