@@ -80,6 +80,8 @@ export function createClient<C extends grpc.Client>(
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // channelz bookkeeping costs every call; nothing in the mesh reads it.
+    'grpc.enable_channelz': 0,
     ...options.channelOptions,
   });
 }

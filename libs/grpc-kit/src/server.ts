@@ -88,6 +88,7 @@ export class ServiceHost {
     const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024;
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': maxMessage,
+      'grpc.enable_channelz': 0,
       'grpc.max_send_message_length': maxMessage,
       ...(opts.maxConnectionAgeMs
         ? {

@@ -138,7 +138,15 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
     }
   }
 
-  // 4. Ranking; on failure keep the retrieval order.
+  // 4. Ranking; on failure keep the retrieval order. The ranker returns only as many items
+  // as the business rules can use: k plus the candidates they will drop (excluded or repeated).
+  let dropped = 0;
+  const seenIds = new Set<string>();
+  for (const id of candidates.itemIds) {
+    if (exclude.has(id) || seenIds.has(id)) dropped++;
+    seenIds.add(id);
+  }
+  const topK = input.k + dropped >= candidates.itemIds.length ? 0 : input.k + dropped;
   let order: { index: number; score: number }[];
   let modelVersion = '';
   try {
@@ -149,7 +157,7 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
           candidates,
           userFeatures: context?.userFeatures,
           itemFeatures,
-          topK: 0,
+          topK,
         },
         { deadline: budget.stageDeadline('ranking'), signal },
       ),

@@ -81,6 +81,35 @@ function fakeStages(over: Partial<Stages> = {}): Stages {
 const input = (over: object = {}) => ({ userId: 'u1', k: 3, excludeItemIds: ['b'], debug: true, deadline: Date.now() + 1000, numCandidates: 300, ...over });
 
 describe('recommend', () => {
+  it('asks the ranker only for k plus the candidates the business rules will drop', async () => {
+    const asked: number[] = [];
+    const base = fakeStages();
+    const stages: Stages = {
+      ...base,
+      // A candidate generator that ignores exclusions: 'b' (excluded by the request) and 'seen1' come back.
+      candidates: async () => {
+        const ids = ['a', 'b', 'c', 'd', 'seen1', 'e', 'f'];
+        return {
+          candidates: { itemIds: ids, scores: ids.map((_, i) => 10 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING), sourceScores: [] },
+          userKnown: true,
+          artifactVersion: 'art1',
+        };
+      },
+      rank: async (r, c) => {
+        asked.push(r.topK);
+        const full = await base.rank(r, c);
+        const n = r.topK || full.itemIds.length;
+        return { ...full, itemIds: full.itemIds.slice(0, n), scores: full.scores.slice(0, n), candidateIndices: full.candidateIndices.slice(0, n) };
+      },
+    };
+    const res = await recommend(input({ k: 3 }), stages);
+    expect(asked).toEqual([5]);
+    expect(res.items.map((i) => i.itemId)).toEqual(['f', 'e', 'd']);
+    // Asking for more than can be dropped-and-kept means all of them (top_k 0).
+    await recommend(input({ k: 6 }), stages);
+    expect(asked).toEqual([5, 0]);
+  });
+
   it('chains the stages, excludes seen and requested items, and keeps the ranker order', async () => {
     const res = await recommend(input(), fakeStages());
     expect(res.items.map((i) => i.itemId)).toEqual(['d', 'c', 'a']);
