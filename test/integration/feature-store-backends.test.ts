@@ -68,6 +68,18 @@ function row(view: 'user' | 'item', id: string): number[] {
   return Array.from(m.subarray(r * width, (r + 1) * width));
 }
 
+describe('memory backend hot reload', () => {
+  it('keeps the real-time state when the snapshot is swapped', async () => {
+    const before = new MemoryBackend(artifacts, { realtime: REALTIME });
+    const user = artifacts.userIds[0] as string;
+    await before.ingest([{ eventId: 'reload-1', userId: user, itemId: 'item-x', eventType: 'click', timeMs: Date.now() }]);
+    const after = new MemoryBackend(artifacts, { realtime: REALTIME, realtimeState: before.realtimeState });
+    expect((await after.userContext(user, 5)).recent[0]).toBe('item-x');
+    // And without handing the state over, a fresh backend knows nothing of the event.
+    expect((await new MemoryBackend(artifacts, { realtime: REALTIME }).userContext(user, 5)).recent[0]).not.toBe('item-x');
+  });
+});
+
 describe.each<Kind>(['memory', 'redis', 'cluster'])('%s backend', (kind) => {
   let b: FeatureBackend;
   beforeAll(async () => {

@@ -50,7 +50,8 @@ void runService({
           intervalMs: DEFAULT_ARTIFACT_POLL_MS,
           load: (d) => {
             // The real-time state lives outside the snapshot and carries over to the new one.
-            backend = new MemoryBackend(loadArtifacts(d, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime });
+            const previous = backend instanceof MemoryBackend ? backend.realtimeState : undefined;
+            backend = new MemoryBackend(loadArtifacts(d, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime, realtimeState: previous });
             metrics.setVersion(backend.version());
             log.info({ backend: kind, version: backend.version() }, 'feature snapshot reloaded');
           },

@@ -10,6 +10,11 @@ export interface MemoryBackendOptions {
   /** When the snapshot's values count as written, unix seconds (default: now). */
   writtenAtSec?: number;
   realtime?: RealtimeOptions;
+  /**
+   * Real-time state to carry on (from the backend of the previous snapshot on a hot
+   * reload): events live beside the snapshot, not in it, and must survive its swap.
+   */
+  realtimeState?: MemoryRealtime;
 }
 
 /** The embedded feature store: the artifact's snapshot and the real-time features held in process memory. */
@@ -27,7 +32,12 @@ export class MemoryBackend implements FeatureBackend {
     this.reg = new FeatureRegistry(artifacts.manifest.feature_views, opts.ttlSeconds ?? NO_TTL, artifacts.manifest.version);
     this.writtenAtSec = opts.writtenAtSec ?? Math.floor(Date.now() / 1000);
     this.rtOpts = opts.realtime ?? DEFAULT_REALTIME;
-    this.rt = new MemoryRealtime(this.rtOpts);
+    this.rt = opts.realtimeState ?? new MemoryRealtime(this.rtOpts);
+  }
+
+  /** The real-time state, to hand to the backend of the next snapshot. */
+  get realtimeState(): MemoryRealtime {
+    return this.rt;
   }
 
   version(): string {
