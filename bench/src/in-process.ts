@@ -61,7 +61,7 @@ export class InProcessStages implements Stages {
   candidates: Stages['candidates'] = async (req, call) => this.cg.generateCandidates(req, context('GenerateCandidates', call));
 
   itemFeatures: Stages['itemFeatures'] = async (itemIds, call): Promise<FeatureBatch> => {
-    const res = await this.fs.getOnlineFeatures({ featureView: 'item', entityIds: itemIds, featureNames: [] }, context('GetOnlineFeatures', call));
+    const res = await this.fs.getOnlineFeatures({ featureView: 'item', entityIds: itemIds, featureNames: [], packedValues: true }, context('GetOnlineFeatures', call));
     if (!res.features) throw new Error('feature store returned no feature batch');
     return res.features;
   };

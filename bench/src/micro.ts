@@ -202,7 +202,7 @@ async function redisBenchmarkMget(port: number, keys: string[], budgetMs: number
   }
 }
 
-/** Encode + decode of a FeatureBatch the way the feature store and gateway send it today. */
+/** Encode + decode of a FeatureBatch as repeated floats per column (what grpcurl readers get; services ask for packed_values). */
 async function wireFeatureBatch(name: string, budgetMs: number): Promise<MicroResult> {
   const n = 300;
   const batch: FeatureBatch = {
@@ -210,6 +210,7 @@ async function wireFeatureBatch(name: string, budgetMs: number): Promise<MicroRe
     entityCount: n,
     columns: Array.from({ length: 16 }, (_, f) => ({ name: `f${f}`, values: Array.from({ length: n }, (_, e) => (e * 31 + f) / 997), missingIndices: [] })),
     unknownEntityIndices: [],
+    packedValues: Buffer.alloc(0),
   };
   return timeOp(name, () => FeatureBatch.decode(FeatureBatch.encode(batch).finish()), budgetMs, 50);
 }

@@ -23,7 +23,7 @@ let client: FeatureStoreServiceClient;
 let itemIds: string[];
 
 const read = (): Promise<GetOnlineFeaturesResponse> =>
-  callUnary(client.getOnlineFeatures.bind(client), { featureView: 'item', entityIds: itemIds, featureNames: [] }, { deadline: Date.now() + 5000 });
+  callUnary(client.getOnlineFeatures.bind(client), { featureView: 'item', entityIds: itemIds, featureNames: [], packedValues: false }, { deadline: Date.now() + 5000 });
 
 async function keysOf(version: string): Promise<number> {
   let n = 0;

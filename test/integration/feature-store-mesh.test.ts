@@ -97,7 +97,7 @@ describe('real-time events', () => {
   it('counts defaulted values in recsys_feature_defaults_total', async () => {
     const port = mesh.services['feature-store'].metricsPort;
     const before = await counterValue(port, 'recsys_feature_defaults_total', { view: 'item', reason: 'missing' });
-    const res = await callUnary(store.getOnlineFeatures.bind(store), { featureView: 'item', entityIds: ['nope-1', 'nope-2'], featureNames: [] }, { deadline: Date.now() + 5000 });
+    const res = await callUnary(store.getOnlineFeatures.bind(store), { featureView: 'item', entityIds: ['nope-1', 'nope-2'], featureNames: [], packedValues: false }, { deadline: Date.now() + 5000 });
     const columns = res.features?.columns.length ?? 0;
     expect(columns).toBeGreaterThan(0);
     expect(await counterValue(port, 'recsys_feature_defaults_total', { view: 'item', reason: 'missing' })).toBe(before + 2 * columns);
@@ -108,7 +108,7 @@ describe('Redis faults', () => {
   /** A feature read that must fail fast; returns its status code and how long it took. */
   async function failingRead(): Promise<{ code: number | undefined; ms: number }> {
     const t0 = Date.now();
-    const err = (await callUnary(storeOneAttempt.getOnlineFeatures.bind(storeOneAttempt), { featureView: 'item', entityIds: ['1', '2', '3'], featureNames: [] }, { deadline: Date.now() + 10_000 }).catch(
+    const err = (await callUnary(storeOneAttempt.getOnlineFeatures.bind(storeOneAttempt), { featureView: 'item', entityIds: ['1', '2', '3'], featureNames: [], packedValues: false }, { deadline: Date.now() + 10_000 }).catch(
       (e: unknown) => e,
     )) as grpc.ServiceError;
     return { code: err.code, ms: Date.now() - t0 };

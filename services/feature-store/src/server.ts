@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import { AsyncHandlers, InvalidArgumentError, checkId, checkIdList } from '@recsys/grpc-kit';
 import { FeatureBatch, FeatureStoreServiceService } from '@recsys/proto';
 import type { FeatureBackend, FeatureRead } from './backend';
@@ -6,14 +7,41 @@ import { validateEvents } from './realtime';
 /** Largest batch a GetOnlineFeatures call may read. */
 export const MAX_ENTITIES_PER_READ = 10_000;
 
-/** Converts a backend read to the wire's columnar batch. */
-export function toFeatureBatch(read: FeatureRead): FeatureBatch {
+/**
+ * Converts a backend read to the wire's columnar batch: a repeated float per column, or
+ * with `packed` every column in one float32 little-endian block (column-major).
+ */
+export function toFeatureBatch(read: FeatureRead, packed = false): FeatureBatch {
+  if (!packed) {
+    return {
+      featureView: read.view,
+      entityCount: read.entityCount,
+      columns: read.columns.map((c) => ({ name: c.name, values: Array.from(c.values), missingIndices: c.missing })),
+      unknownEntityIndices: read.unknown,
+      packedValues: EMPTY,
+    };
+  }
+  const n = read.entityCount;
+  const block = new Float32Array(n * read.columns.length);
+  read.columns.forEach((c, i) => block.set(c.values, i * n));
   return {
     featureView: read.view,
-    entityCount: read.entityCount,
-    columns: read.columns.map((c) => ({ name: c.name, values: Array.from(c.values), missingIndices: c.missing })),
+    entityCount: n,
+    columns: read.columns.map((c) => ({ name: c.name, values: [], missingIndices: c.missing })),
     unknownEntityIndices: read.unknown,
+    packedValues: toLittleEndianBytes(block),
   };
+}
+
+const EMPTY = Buffer.alloc(0);
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+
+/** The bytes of a Float32Array as float32 little-endian (a view on little-endian hosts). */
+function toLittleEndianBytes(values: Float32Array): Buffer {
+  if (LITTLE_ENDIAN) return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  const out = Buffer.allocUnsafe(values.length * 4);
+  values.forEach((v, i) => out.writeFloatLE(v, i * 4));
+  return out;
 }
 
 /** Called once per read with how many values were defaulted, by reason. */
@@ -40,7 +68,7 @@ export function featureStoreHandlers(
       const { view, features } = b.registry().resolve(req.featureView, req.featureNames);
       const read = await b.read(view, req.entityIds, features);
       countDefaults(read, onDefaults);
-      return { features: toFeatureBatch(read), snapshotVersion: b.version(), expiredEntityIndices: read.expired };
+      return { features: toFeatureBatch(read, req.packedValues), snapshotVersion: b.version(), expiredEntityIndices: read.expired };
     },
     async getUserContext(req) {
       checkId('user_id', req.userId);

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { columnsFromVectors } from '@recsys/feature-store/backend';
+import { toFeatureBatch } from '@recsys/feature-store/server';
 import { FeatureRegistry } from '@recsys/feature-store/registry';
 import { RedisKeys, bucketOf, decodeEntity, encodeEntity } from '@recsys/feature-store/redis-keys';
 
@@ -64,5 +65,19 @@ describe('key layout', () => {
     expect(tags.size).toBe(16);
     for (const id of ids) expect(tag(keys.entity('v1', 'item', id, 16))).toBe(`v1:item:${bucketOf(id, 16)}`);
     expect(tag(keys.meta('v1'))).toBe('v1');
+  });
+});
+
+describe('toFeatureBatch', () => {
+  it('packs every column into one float32 little-endian block, column-major, keeping names and missing indices', () => {
+    const reg = new FeatureRegistry(views);
+    const read = columnsFromVectors('item', [[1, 2000], undefined, [NaN, 2010]], reg.resolve('item', []).features);
+    const plain = toFeatureBatch(read);
+    const packed = toFeatureBatch(read, true);
+    expect(packed.columns.map((c) => [c.name, c.values, c.missingIndices])).toEqual(plain.columns.map((c) => [c.name, [], c.missingIndices]));
+    const block = Buffer.from(packed.packedValues);
+    const decoded = Array.from({ length: block.length / 4 }, (_, i) => block.readFloatLE(i * 4));
+    expect(decoded).toEqual(plain.columns.flatMap((c) => c.values));
+    expect(plain.packedValues.length).toBe(0);
   });
 });

@@ -40,7 +40,7 @@ export class GrpcStages implements Stages {
   itemFeatures: Stages['itemFeatures'] = async (itemIds, call): Promise<FeatureBatch> => {
     const res = await callUnary(
       this.featureStore.getOnlineFeatures.bind(this.featureStore),
-      { featureView: 'item', entityIds: itemIds, featureNames: [] },
+      { featureView: 'item', entityIds: itemIds, featureNames: [], packedValues: true },
       call,
     );
     if (!res.features) throw new Error('feature store returned no feature batch');

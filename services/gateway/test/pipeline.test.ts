@@ -54,7 +54,7 @@ function fakeStages(over: Partial<Stages> = {}): Stages {
     userContext: async () => ({
       recentItemIds: ['seen1'],
       seenItemIds: ['seen1'],
-      userFeatures: { featureView: 'user', entityCount: 1, columns: [], unknownEntityIndices: [] },
+      userFeatures: { featureView: 'user', entityCount: 1, columns: [], unknownEntityIndices: [], packedValues: Buffer.alloc(0) },
       userKnown: true,
       snapshotVersion: 's1',
       realtime: undefined,
@@ -67,7 +67,7 @@ function fakeStages(over: Partial<Stages> = {}): Stages {
         artifactVersion: 'art1',
       };
     },
-    itemFeatures: async (ids) => ({ featureView: 'item', entityCount: ids.length, columns: [], unknownEntityIndices: [] }),
+    itemFeatures: async (ids) => ({ featureView: 'item', entityCount: ids.length, columns: [], unknownEntityIndices: [], packedValues: Buffer.alloc(0) }),
     // The model prefers the last candidate.
     rank: async (r) => {
       const n = r.candidates?.itemIds.length ?? 0;

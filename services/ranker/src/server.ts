@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import { AsyncHandlers, InvalidArgumentError, UnavailableError, checkId } from '@recsys/grpc-kit';
 import { FeatureBatch, RankRequest, RankerServiceService, RetrievalSource } from '@recsys/proto';
 import type { RankerInput } from '@recsys/core';
@@ -32,10 +33,29 @@ export function toRankerInput(req: RankRequest, maxCandidates: number): RankerIn
   return { n, candidateScores: c?.scores ?? [], sourceScores, user, item };
 }
 
-function columnsOf(batch: FeatureBatch | undefined, field: string, expected: number) {
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+
+/**
+ * The columns of a feature batch as (name, values) pairs, from per-column repeated floats
+ * or from the one float32 block of `packed_values`; throws INVALID_ARGUMENT naming the
+ * field when a size does not add up.
+ */
+function columnsOf(batch: FeatureBatch | undefined, field: string, expected: number): { name: string; values: ArrayLike<number> }[] {
   if (!batch || batch.columns.length === 0) return [];
   if (batch.entityCount !== expected) {
     throw new InvalidArgumentError(`${field}.entity_count`, `must be ${expected}, got ${batch.entityCount}`);
+  }
+  const packed = batch.packedValues;
+  if (packed.length > 0) {
+    const want = 4 * expected * batch.columns.length;
+    if (packed.length !== want) {
+      throw new InvalidArgumentError(`${field}.packed_values`, `has ${packed.length} bytes, expected ${want} (${batch.columns.length} columns × ${expected} float32)`);
+    }
+    // One copy into an aligned array; each column is then a view on it.
+    const block = new Float32Array(expected * batch.columns.length);
+    if (LITTLE_ENDIAN) new Uint8Array(block.buffer).set(packed);
+    else for (let i = 0; i < block.length; i++) block[i] = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength).readFloatLE(i * 4);
+    return batch.columns.map((col, i) => ({ name: col.name, values: block.subarray(i * expected, (i + 1) * expected) }));
   }
   batch.columns.forEach((col, i) => {
     if (col.values.length !== expected) {

@@ -20,8 +20,8 @@ describe('toRankerInput', () => {
       sources: [RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING, RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING],
       sourceScores: [{ source: RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING, scores: [2, 1] }],
     },
-    userFeatures: { featureView: 'user', entityCount: 1, columns: [{ name: 'activity', values: [5], missingIndices: [] }], unknownEntityIndices: [] },
-    itemFeatures: { featureView: 'item', entityCount: 2, columns: [{ name: 'pop', values: [3, 4], missingIndices: [] }], unknownEntityIndices: [] },
+    userFeatures: { featureView: 'user', entityCount: 1, columns: [{ name: 'activity', values: [5], missingIndices: [] }], unknownEntityIndices: [], packedValues: Buffer.alloc(0) },
+    itemFeatures: { featureView: 'item', entityCount: 2, columns: [{ name: 'pop', values: [3, 4], missingIndices: [] }], unknownEntityIndices: [], packedValues: Buffer.alloc(0) },
   });
 
   it('maps columns by name', () => {
@@ -42,6 +42,32 @@ describe('toRankerInput', () => {
     const r = base();
     mutate(r);
     expect(() => toRankerInput(r, 10)).toThrow(expect.objectContaining({ code: grpc.status.INVALID_ARGUMENT, message: expect.stringContaining(field) }));
+  });
+
+  it('reads item features from one packed float32 block the same as from columns', () => {
+    const r = base();
+    const block = Buffer.alloc(4 * 2 * 2);
+    [3, 4, 0.5, -1].forEach((v, i) => block.writeFloatLE(v, i * 4)); // column-major: pop, then year
+    r.itemFeatures = {
+      featureView: 'item',
+      entityCount: 2,
+      columns: [
+        { name: 'pop', values: [], missingIndices: [] },
+        { name: 'year', values: [], missingIndices: [] },
+      ],
+      unknownEntityIndices: [],
+      // A view at an odd offset, as a decoder may hand it over.
+      packedValues: Buffer.concat([Buffer.from([9]), block]).subarray(1),
+    };
+    const input = toRankerInput(r, 10);
+    expect(Array.from(input.item.get('pop') ?? [])).toEqual([3, 4]);
+    expect(Array.from(input.item.get('year') ?? [])).toEqual([0.5, -1]);
+  });
+
+  it('rejects a packed block whose size does not match, naming the field', () => {
+    const r = base();
+    r.itemFeatures = { ...r.itemFeatures, columns: [{ name: 'pop', values: [], missingIndices: [] }], packedValues: Buffer.alloc(12) };
+    expect(() => toRankerInput(r, 10)).toThrow(/^item_features\.packed_values: has 12 bytes, expected 8/);
   });
 
   it('rejects more candidates than the limit', () => {

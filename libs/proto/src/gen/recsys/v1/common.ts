@@ -137,6 +137,14 @@ export interface FeatureBatch {
   columns: FeatureColumn[];
   /** Indices of entities the store knows nothing about (all their values are defaults). */
   unknownEntityIndices: number[];
+  /**
+   * Every column's values in one block, when the reader asked for it
+   * (GetOnlineFeaturesRequest.packed_values): float32 little-endian, column-major, so
+   * column c holds bytes [4·entity_count·c, 4·entity_count·(c+1)). The columns then carry
+   * their names and missing indices but no values. One block costs a fraction of packed
+   * repeated floats to encode and decode.
+   */
+  packedValues: Buffer;
 }
 
 /** SourceScores carries the score one retrieval source gave to every candidate of a set. */
@@ -307,7 +315,7 @@ export const FeatureColumn: MessageFns<FeatureColumn> = {
 };
 
 function createBaseFeatureBatch(): FeatureBatch {
-  return { featureView: "", entityCount: 0, columns: [], unknownEntityIndices: [] };
+  return { featureView: "", entityCount: 0, columns: [], unknownEntityIndices: [], packedValues: Buffer.alloc(0) };
 }
 
 export const FeatureBatch: MessageFns<FeatureBatch> = {
@@ -327,6 +335,9 @@ export const FeatureBatch: MessageFns<FeatureBatch> = {
         writer.uint32(v);
       }
       writer.join();
+    }
+    if (message.packedValues.length !== 0) {
+      writer.uint32(42).bytes(message.packedValues);
     }
     return writer;
   },
@@ -386,6 +397,14 @@ export const FeatureBatch: MessageFns<FeatureBatch> = {
 
             break;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.packedValues = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -418,6 +437,11 @@ export const FeatureBatch: MessageFns<FeatureBatch> = {
         : globalThis.Array.isArray(object?.unknown_entity_indices)
         ? object.unknown_entity_indices.map((e: any) => globalThis.Number(e))
         : [],
+      packedValues: isSet(object.packedValues)
+        ? Buffer.from(bytesFromBase64(object.packedValues))
+        : isSet(object.packed_values)
+        ? Buffer.from(bytesFromBase64(object.packed_values))
+        : Buffer.alloc(0),
     };
   },
 
@@ -435,6 +459,9 @@ export const FeatureBatch: MessageFns<FeatureBatch> = {
     if (message.unknownEntityIndices?.length) {
       obj.unknownEntityIndices = message.unknownEntityIndices.map((e) => Math.round(e));
     }
+    if (message.packedValues.length !== 0) {
+      obj.packedValues = base64FromBytes(message.packedValues);
+    }
     return obj;
   },
 
@@ -447,6 +474,7 @@ export const FeatureBatch: MessageFns<FeatureBatch> = {
     message.entityCount = object.entityCount ?? 0;
     message.columns = object.columns?.map((e) => FeatureColumn.fromPartial(e)) || [];
     message.unknownEntityIndices = object.unknownEntityIndices?.map((e) => e) || [];
+    message.packedValues = object.packedValues ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -789,6 +817,14 @@ export const DegradedStage: MessageFns<DegradedStage> = {
     return message;
   },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

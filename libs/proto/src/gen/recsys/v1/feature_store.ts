@@ -28,6 +28,12 @@ export interface GetOnlineFeaturesRequest {
   entityIds: string[];
   /** Feature names to read, in the order wanted; empty means every feature of the view. */
   featureNames: string[];
+  /**
+   * Return the values as one float32 block (FeatureBatch.packed_values) instead of a
+   * repeated float per column: what services set; people reading with grpcurl leave it
+   * false to see the numbers.
+   */
+  packedValues: boolean;
 }
 
 /** GetOnlineFeaturesResponse holds the requested features. */
@@ -160,7 +166,7 @@ export interface IngestEventsResponse {
 }
 
 function createBaseGetOnlineFeaturesRequest(): GetOnlineFeaturesRequest {
-  return { featureView: "", entityIds: [], featureNames: [] };
+  return { featureView: "", entityIds: [], featureNames: [], packedValues: false };
 }
 
 export const GetOnlineFeaturesRequest: MessageFns<GetOnlineFeaturesRequest> = {
@@ -173,6 +179,9 @@ export const GetOnlineFeaturesRequest: MessageFns<GetOnlineFeaturesRequest> = {
     }
     for (const v of message.featureNames) {
       writer.uint32(26).string(v!);
+    }
+    if (message.packedValues !== false) {
+      writer.uint32(32).bool(message.packedValues);
     }
     return writer;
   },
@@ -214,6 +223,14 @@ export const GetOnlineFeaturesRequest: MessageFns<GetOnlineFeaturesRequest> = {
             message.featureNames.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.packedValues = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -243,6 +260,11 @@ export const GetOnlineFeaturesRequest: MessageFns<GetOnlineFeaturesRequest> = {
         : globalThis.Array.isArray(object?.feature_names)
         ? object.feature_names.map((e: any) => globalThis.String(e))
         : [],
+      packedValues: isSet(object.packedValues)
+        ? globalThis.Boolean(object.packedValues)
+        : isSet(object.packed_values)
+        ? globalThis.Boolean(object.packed_values)
+        : false,
     };
   },
 
@@ -257,6 +279,9 @@ export const GetOnlineFeaturesRequest: MessageFns<GetOnlineFeaturesRequest> = {
     if (message.featureNames?.length) {
       obj.featureNames = message.featureNames;
     }
+    if (message.packedValues !== false) {
+      obj.packedValues = message.packedValues;
+    }
     return obj;
   },
 
@@ -268,6 +293,7 @@ export const GetOnlineFeaturesRequest: MessageFns<GetOnlineFeaturesRequest> = {
     message.featureView = object.featureView ?? "";
     message.entityIds = object.entityIds?.map((e) => e) || [];
     message.featureNames = object.featureNames?.map((e) => e) || [];
+    message.packedValues = object.packedValues ?? false;
     return message;
   },
 };
