@@ -10,6 +10,7 @@ import { TtlCache } from './item-cache';
 import { DecodedEntity, RedisBackend } from './redis-backend';
 import { connectRedis, createRedisClient } from './redis-client';
 import { RedisKeys } from './redis-keys';
+import { waitForSnapshot } from './startup';
 import { featureStoreHandlers } from './server';
 
 void runService({
@@ -63,10 +64,19 @@ void runService({
         const mode = config.REDIS_MODE === 'cluster' ? 'cluster' : 'single';
         const redis = createRedisClient(config.REDIS_URL, config.REDIS_COMMAND_TIMEOUT_MS, mode);
         redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis error'));
-        await connectRedis(redis);
         const itemCache = config.ITEM_CACHE_MAX_ENTRIES > 0 ? new TtlCache<DecodedEntity | null>(config.ITEM_CACHE_MAX_ENTRIES, config.ITEM_CACHE_TTL_MS) : undefined;
         const b = new RedisBackend(redis, new RedisKeys(config.REDIS_KEY_PREFIX), { realtime, itemCache });
-        await b.refresh();
+        await waitForSnapshot(
+          async () => {
+            // ioredis keeps reconnecting by itself once started; start it only when idle.
+            if (redis.status === 'wait' || redis.status === 'end') await connectRedis(redis);
+            else if (redis.status !== 'ready') throw new Error(`Redis not reachable yet (${redis.status})`);
+            await b.refresh();
+          },
+          config.SNAPSHOT_WAIT_MS,
+          config.REDIS_POINTER_REFRESH_MS,
+          (err) => log.warn({ err: (err as Error).message }, 'NOT_SERVING: waiting for Redis and a first snapshot'),
+        );
         b.startRefreshing(
           config.REDIS_POINTER_REFRESH_MS,
           (err) => log.warn({ err: (err as Error).message }, 'snapshot pointer refresh failed'),
