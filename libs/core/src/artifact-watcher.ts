@@ -44,6 +44,19 @@ export class ArtifactWatcher {
     this.current = options.initialDir;
   }
 
+  /**
+   * What every service does at start: resolves `root`, loads that version with `load`
+   * (an error propagates: a service must not start without its artifact), then starts
+   * watching for the next one. Stop the returned watcher at shutdown.
+   */
+  static async loadAndWatch(options: Omit<ArtifactWatcherOptions, 'initialDir'>): Promise<ArtifactWatcher> {
+    const initialDir = resolveArtifactDir(options.root);
+    await options.load(initialDir);
+    const watcher = new ArtifactWatcher({ ...options, initialDir });
+    watcher.start();
+    return watcher;
+  }
+
   /** The version directory live now. */
   get dir(): string {
     return this.current;

@@ -62,3 +62,24 @@ describe('ArtifactWatcher', () => {
     expect(loaded).toEqual(['v3']);
   });
 });
+
+describe('ArtifactWatcher.loadAndWatch', () => {
+  it('loads the live version at start, then follows CURRENT', async () => {
+    const loaded: string[] = [];
+    const w = await ArtifactWatcher.loadAndWatch({ root, intervalMs: 0, load: (dir) => void loaded.push(path.basename(dir)) });
+    expect(loaded).toEqual(['v1']);
+    fs.writeFileSync(path.join(root, 'CURRENT'), 'v2\n');
+    await w.check();
+    expect(loaded).toEqual(['v1', 'v2']);
+    await w.stop();
+  });
+
+  it('fails when the version live at start cannot be loaded (a service must not start without it)', async () => {
+    fs.writeFileSync(path.join(root, 'CURRENT'), 'missing\n');
+    await expect(ArtifactWatcher.loadAndWatch({ root, intervalMs: 0, load: () => {} })).rejects.toThrow(/missing/);
+    fs.writeFileSync(path.join(root, 'CURRENT'), 'v1\n');
+    await expect(
+      ArtifactWatcher.loadAndWatch({ root, intervalMs: 0, load: (dir) => Promise.reject(new Error(`cannot load ${path.basename(dir)}`)) }),
+    ).rejects.toThrow('cannot load v1');
+  });
+});

@@ -1,4 +1,4 @@
-import { ArtifactWatcher, loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { ArtifactWatcher, loadArtifacts } from '@recsys/core';
 import { CandidateGeneratorServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { candidateGeneratorConfig } from './config';
@@ -25,16 +25,12 @@ void runService({
       log.info({ version: next.version, dir, items: next.artifacts.itemIds.length }, 'artifacts loaded');
     };
     return async () => {
-      const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
-      load(dir);
-      const watcher = new ArtifactWatcher({
+      const watcher = await ArtifactWatcher.loadAndWatch({
         root: config.ARTIFACTS_DIR,
-        initialDir: dir,
         intervalMs: config.ARTIFACTS_POLL_MS,
         load,
         onError: (err, d) => log.error({ err: (err as Error).message, dir: d }, 'new artifact version not loaded; the old one keeps serving'),
       });
-      watcher.start();
       host.onShutdown(() => watcher.stop());
     };
   },

@@ -1,4 +1,4 @@
-import { ArtifactWatcher, DEFAULT_ARTIFACT_POLL_MS, loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { ArtifactWatcher, DEFAULT_ARTIFACT_POLL_MS, loadArtifacts } from '@recsys/core';
 import { FeatureStoreServiceService } from '@recsys/proto';
 import { ConfigError, UnavailableError, runService } from '@recsys/grpc-kit';
 import { Counter } from 'prom-client';
@@ -42,23 +42,19 @@ void runService({
     host.onShutdown(() => backend?.close());
     return async () => {
       if (kind === 'memory') {
-        const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
-        backend = new MemoryBackend(loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime });
         // Hot reload: the same watcher as the candidate generator and the ranker.
-        const watcher = new ArtifactWatcher({
+        const watcher = await ArtifactWatcher.loadAndWatch({
           root: config.ARTIFACTS_DIR,
-          initialDir: dir,
           intervalMs: DEFAULT_ARTIFACT_POLL_MS,
           load: (d) => {
             // The real-time state lives outside the snapshot and carries over to the new one.
             const previous = backend instanceof MemoryBackend ? backend.realtimeState : undefined;
             backend = new MemoryBackend(loadArtifacts(d, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime, realtimeState: previous });
             metrics.setVersion(backend.version());
-            log.info({ backend: kind, version: backend.version() }, 'feature snapshot reloaded');
+            log.info({ backend: kind, version: backend.version() }, 'feature snapshot loaded');
           },
           onError: (err, d) => log.error({ err: (err as Error).message, dir: d }, 'new snapshot not loaded; the old one keeps serving'),
         });
-        watcher.start();
         host.onShutdown(() => watcher.stop());
       } else {
         const mode = config.REDIS_MODE === 'cluster' ? 'cluster' : 'single';
@@ -87,8 +83,10 @@ void runService({
         );
         backend = b;
       }
-      metrics.setVersion(backend.version());
-      log.info({ backend: kind, version: backend.version() }, 'feature snapshot ready');
+      const live: FeatureBackend | undefined = backend;
+      if (!live) throw new Error('no feature backend was loaded');
+      metrics.setVersion(live.version());
+      log.info({ backend: kind, version: live.version() }, 'feature snapshot ready');
     };
   },
 });

@@ -1,4 +1,4 @@
-import { ArtifactWatcher, loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { ArtifactWatcher, loadArtifacts } from '@recsys/core';
 import { RankerServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { rankerConfig } from './config';
@@ -34,16 +34,12 @@ void runService({
       }
     };
     return async () => {
-      const dir = resolveArtifactDir(config.ARTIFACTS_DIR);
-      await load(dir);
-      const watcher = new ArtifactWatcher({
+      const watcher = await ArtifactWatcher.loadAndWatch({
         root: config.ARTIFACTS_DIR,
-        initialDir: dir,
         intervalMs: config.ARTIFACTS_POLL_MS,
         load,
         onError: (err, d) => log.error({ err: (err as Error).message, dir: d }, 'new model not loaded; the old one keeps serving'),
       });
-      watcher.start();
       host.onShutdown(() => watcher.stop());
     };
   },
