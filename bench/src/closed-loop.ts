@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RecommendResponse } from '@recsys/proto';
 import { Stage } from '@recsys/proto';
+import { createRng } from '@recsys/offline';
 
 /** Sends one Recommend for `userId` (with per-stage timings when `debug`). */
 export type RecommendCall = (userId: string, debug: boolean) => Promise<RecommendResponse>;
@@ -41,17 +42,10 @@ export interface LoadResult {
   stageMs: Record<string, number[]>;
 }
 
-/** A small deterministic generator (mulberry32) so that runs draw the same users. */
+/** Uniform user ids from the project's seeded generator, so that runs draw the same users. */
 export function userSequence(seed: number, users: number): () => string {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    return String(Math.floor(r * users));
-  };
+  const rng = createRng(seed);
+  return () => String(rng.int(users));
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Mesh, SERVICE_NAMES, startMesh } from '@recsys/local';
+import { createRng } from '@recsys/offline';
 import {
   GenerateCandidatesRequest,
   GetOnlineFeaturesRequest,
@@ -23,21 +24,11 @@ jest.setTimeout(300_000);
 const TOTAL = scale(10_000, 50_000);
 const VALID_EVERY = 50;
 
-/** mulberry32: a small seeded PRNG so a failure can be replayed (seed printed on failure). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+// The project's seeded generator, so a failure can be replayed (seed printed on failure).
 const SEED = Number(process.env.FUZZ_SEED ?? 20261128);
-const rnd = prng(SEED);
-const int = (n: number) => Math.floor(rnd() * n);
+const rng = createRng(SEED);
+const rnd = (): number => rng.float();
+const int = (n: number): number => rng.int(n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
 
 const INTS = [0, 1, -1, 2, 10, 99, 100, 101, 1000, 1001, 10_000, 2 ** 31 - 1, -(2 ** 31), 65_535];
