@@ -21,8 +21,10 @@ COPY package.json package-lock.json .npmrc tsconfig.base.json tsconfig.json ./
 COPY libs ./libs
 COPY services ./services
 COPY deploy/local ./deploy/local
-# Only what the image ships (the root tsconfig also builds bench/, which is not copied).
-RUN npm ci --no-audit --no-fund && npx tsc -b services/candidate-generator services/feature-store services/ranker services/gateway
+COPY cli ./cli
+# Only what the image ships (the root tsconfig also builds bench/, which is not copied):
+# the four services and the commands (the materialize Job runs cli/dist/materialize.js).
+RUN npm ci --no-audit --no-fund && npx tsc -b services/candidate-generator services/feature-store services/ranker services/gateway cli
 
 # ---- runtime: production dependencies and compiled JavaScript only ----
 FROM ${NODE_IMAGE} AS runtime
@@ -40,6 +42,7 @@ COPY services/feature-store/package.json ./services/feature-store/
 COPY services/ranker/package.json ./services/ranker/
 COPY services/gateway/package.json ./services/gateway/
 COPY deploy/local/package.json ./deploy/local/
+COPY cli/package.json ./cli/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # Compiled code from the build stage; the descriptor set is what server reflection serves.
 COPY --from=build /src/libs/proto/dist ./libs/proto/dist
@@ -50,6 +53,9 @@ COPY --from=build /src/services/candidate-generator/dist ./services/candidate-ge
 COPY --from=build /src/services/feature-store/dist ./services/feature-store/dist
 COPY --from=build /src/services/ranker/dist ./services/ranker/dist
 COPY --from=build /src/services/gateway/dist ./services/gateway/dist
+# Of the commands only materialize (the Kubernetes Job): the others need the offline
+# libraries and the local launcher, which the image does not ship.
+COPY --from=build /src/cli/dist/materialize.js ./cli/dist/materialize.js
 # The image's own "node" user (uid 1000); the Kubernetes manifests run as this uid too.
 USER 1000:1000
 EXPOSE 50051 50052 50053 50054 9091 9092 9093 9094

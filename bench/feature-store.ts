@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   let dir = values.artifacts;
   if (!dir) {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-bench-fs-'));
-    const cmd = [path.join(REPO_ROOT, 'libs/offline/dist/cli/artifacts.js'), '--dataset', 'synthetic', '--out', tmp];
+    const cmd = [path.join(REPO_ROOT, 'cli/dist/artifacts.js'), '--dataset', 'synthetic', '--out', tmp];
     console.log(`$ node ${cmd.join(' ')}`);
     execFileSync(process.execPath, cmd, { stdio: ['ignore', 'ignore', 'inherit'] });
     dir = tmp;

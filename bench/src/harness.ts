@@ -155,7 +155,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
   try {
     redis = await startRedis();
     log(`redis-server on port ${redis.port}; materializing …`);
-    const mat = await execFileP(process.execPath, [path.join(REPO_ROOT, 'services/feature-store/dist/materialize-cli.js'), '--artifacts', artifact.root, '--redis', redis.url]);
+    const mat = await execFileP(process.execPath, [path.join(REPO_ROOT, 'cli/dist/materialize.js'), '--artifacts', artifact.root, '--redis', redis.url]);
     log(`  ${mat.stdout.trim()}`);
 
     const profileDir = path.join(o.outDir, 'profiles');

@@ -8,15 +8,15 @@ import pino from 'pino';
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import type { CallContext } from '@recsys/grpc-kit';
 import { FeatureBatch } from '@recsys/proto';
-import { Retriever } from '@recsys/candidate-generator/dist/retrieval';
-import { candidateGeneratorHandlers } from '@recsys/candidate-generator/dist/server';
-import { RedisBackend } from '@recsys/feature-store/dist/redis-backend';
-import { createRedisClient } from '@recsys/feature-store/dist/redis-client';
-import { RedisKeys } from '@recsys/feature-store/dist/redis-keys';
-import { featureStoreHandlers } from '@recsys/feature-store/dist/server';
-import { recommend, type Stages, type StageCall } from '@recsys/gateway/dist/pipeline';
-import { RankerModel } from '@recsys/ranker/dist/model';
-import { rankerHandlers } from '@recsys/ranker/dist/server';
+import { Retriever } from '@recsys/candidate-generator/retrieval';
+import { candidateGeneratorHandlers } from '@recsys/candidate-generator/server';
+import { RedisBackend } from '@recsys/feature-store/redis-backend';
+import { createRedisClient } from '@recsys/feature-store/redis-client';
+import { RedisKeys } from '@recsys/feature-store/redis-keys';
+import { featureStoreHandlers } from '@recsys/feature-store/server';
+import { recommend, type Stages, type StageCall } from '@recsys/gateway/pipeline';
+import { RankerModel } from '@recsys/ranker/model';
+import { rankerHandlers } from '@recsys/ranker/server';
 import type { RecommendCall } from './closed-loop';
 
 /** Defaults of the services' configuration that the handlers take (see services/*\/src/config.ts). */

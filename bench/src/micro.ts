@@ -14,11 +14,11 @@ import { onnx } from 'onnx-proto';
 import { loadArtifacts, resolveArtifactDir, topKByDot } from '@recsys/core';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { FeatureBatch, health } from '@recsys/proto';
-import { RedisBackend } from '@recsys/feature-store/dist/redis-backend';
-import { createRedisClient } from '@recsys/feature-store/dist/redis-client';
-import { RedisKeys } from '@recsys/feature-store/dist/redis-keys';
-import { DEFAULT_BUCKETS } from '@recsys/feature-store/dist/materialize';
-import { RankerModel } from '@recsys/ranker/dist/model';
+import { RedisBackend } from '@recsys/feature-store/redis-backend';
+import { createRedisClient } from '@recsys/feature-store/redis-client';
+import { RedisKeys } from '@recsys/feature-store/redis-keys';
+import { DEFAULT_BUCKETS } from '@recsys/feature-store/materialize';
+import { RankerModel } from '@recsys/ranker/model';
 import { percentile } from './stats';
 
 const execFileP = promisify(execFile);

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { resolveArtifactDir } from '@recsys/core';
 import { ServiceName, freePort, startServiceProcess } from '@recsys/local';
-import { testArtifactsRoot } from './helpers';
+import { testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(60_000);
 

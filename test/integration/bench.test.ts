@@ -8,11 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '@recsys/local';
-import { SHARED_DIR } from './helpers';
 
 jest.setTimeout(180_000);
 
-const WORKLOAD = path.join(SHARED_DIR, 'bench', 'workload');
+// The standard workload still comes from the reference folder beside the checkout until
+// the bench generates its own (issue 10, bench/ is reworked on another branch).
+const WORKLOAD = path.join(process.env.RECSYS_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared'), 'bench', 'workload');
 const TINY = ['--duration-ms', '400', '--warmup-ms', '100', '--min-requests', '20', '--micro-ms', '20', '--no-feature-store'];
 
 function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

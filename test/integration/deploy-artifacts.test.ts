@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ServiceName, ServiceProcess, freePort, startServiceProcess } from '@recsys/local';
 import { Container, K8sObject, Workload, containerEnv, meshServiceOf, renderOverlay, workloads } from '../unit/deploy-checks';
-import { RedisServer, probe, runNode, startRedis, testArtifactsRoot } from './helpers';
+import { RedisServer, probe, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(180_000);
 

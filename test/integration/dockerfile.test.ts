@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, freePort, waitForServing } from '@recsys/local';
-import { Replay, dockerignore, parseDockerfile, replayDockerfile } from './dockerfile-replay';
-import { testArtifactsRoot } from './helpers';
+import { Replay, dockerignore, parseDockerfile, replayDockerfile } from '../support/dockerfile-replay';
+import { testArtifactsRoot } from '../support/helpers';
 
 const DOCKERFILE = path.join(REPO_ROOT, 'Dockerfile');
 

@@ -6,8 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Mesh, freePort, startMesh, startServiceProcess } from '@recsys/local';
 import { RetrievalSource, Stage } from '@recsys/proto';
-import { counterValue, testArtifactsRoot } from './helpers';
-import { eventually, gatewayCaller, loadFor, scale, summary } from './fault-helpers';
+import { counterValue, testArtifactsRoot } from '../support/helpers';
+import { eventually, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
 
 jest.setTimeout(180_000);
 

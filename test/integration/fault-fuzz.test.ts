@@ -16,8 +16,8 @@ import {
   RecommendRequest,
   RetrievalSource,
 } from '@recsys/proto';
-import { testArtifactsRoot } from './helpers';
-import { countCodes, gatewayCaller, loadCount, scale, summary } from './fault-helpers';
+import { testArtifactsRoot } from '../support/helpers';
+import { countCodes, gatewayCaller, loadCount, scale, summary } from '../support/fault-helpers';
 
 jest.setTimeout(300_000);
 

@@ -8,8 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { Mesh, checkHealth, startMesh } from '@recsys/local';
 import { RankerServiceClient, health } from '@recsys/proto';
-import { counterValue, testArtifactsRoot } from './helpers';
-import { Outcome, countCodes, gatewayCaller, loadFor, scale, summary } from './fault-helpers';
+import { counterValue, testArtifactsRoot } from '../support/helpers';
+import { Outcome, countCodes, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
 
 /** How long each rejection took to come back (without the back-off). */
 const rejectMs: number[] = [];

@@ -7,8 +7,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Mesh, SERVICE_NAMES, ServiceName, freePort, startMesh } from '@recsys/local';
 import { RetrievalSource, Stage } from '@recsys/proto';
-import { counterValue, testArtifactsRoot } from './helpers';
-import { DelayProxy, eventually, gatewayCaller, loadFor, scale, summary } from './fault-helpers';
+import { counterValue, testArtifactsRoot } from '../support/helpers';
+import { DelayProxy, eventually, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
 
 jest.setTimeout(180_000);
 

@@ -8,8 +8,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Mesh, startMesh } from '@recsys/local';
 import { Stage } from '@recsys/proto';
-import { RedisServer, counterValue, runNode, startRedis, testArtifactsRoot } from './helpers';
-import { Outcome, eventually, gatewayCaller, loadFor, scale, summary } from './fault-helpers';
+import { RedisServer, counterValue, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
+import { Outcome, eventually, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
 
 jest.setTimeout(180_000);
 
@@ -21,7 +21,7 @@ let redis: RedisServer;
 let mesh: Mesh;
 let gw: ReturnType<typeof gatewayCaller>;
 
-const materialize = () => runNode('services/feature-store/dist/materialize-cli.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
+const materialize = () => runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
 
 beforeAll(async () => {
   redis = await startRedis();

@@ -9,8 +9,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Mesh, SERVICE_NAMES, ServiceName, ServiceProcess, freePort, startMesh, startServiceProcess } from '@recsys/local';
 import { Stage } from '@recsys/proto';
-import { counterValue, testArtifactsRoot } from './helpers';
-import { DelayProxy, Outcome, gatewayCaller, loadFor, scale, summary } from './fault-helpers';
+import { counterValue, testArtifactsRoot } from '../support/helpers';
+import { DelayProxy, Outcome, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
 
 jest.setTimeout(180_000);
 

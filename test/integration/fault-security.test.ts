@@ -13,8 +13,8 @@ import * as grpc from '@grpc/grpc-js';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { Mesh, REPO_ROOT, checkHealth, freePort, startMesh, startServiceProcess, tlsClientCredentials } from '@recsys/local';
 import { RankerServiceClient, health } from '@recsys/proto';
-import { probe, testArtifactsRoot } from './helpers';
-import { gatewayCaller } from './fault-helpers';
+import { probe, testArtifactsRoot } from '../support/helpers';
+import { gatewayCaller } from '../support/fault-helpers';
 
 jest.setTimeout(180_000);
 

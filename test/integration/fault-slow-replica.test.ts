@@ -8,8 +8,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { Mesh, SERVICE_NAMES, ServiceName, freePort, startMesh } from '@recsys/local';
 import { Stage } from '@recsys/proto';
-import { testArtifactsRoot } from './helpers';
-import { DelayProxy, gatewayCaller, loadFor, scale, summary } from './fault-helpers';
+import { testArtifactsRoot } from '../support/helpers';
+import { DelayProxy, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
 
 jest.setTimeout(180_000);
 

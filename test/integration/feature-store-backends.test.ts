@@ -12,8 +12,8 @@ import { TtlCache } from '@recsys/feature-store/item-cache';
 import { connectRedis, createRedisClient, masterNodes } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
 import type { ViewTtls } from '@recsys/feature-store/registry';
-import { RedisCluster, keysPerNode, startRedisCluster } from './feature-store-cluster';
-import { RedisServer, startRedis, testArtifactsRoot } from './helpers';
+import { RedisCluster, keysPerNode, startRedisCluster } from '../support/redis-cluster';
+import { RedisServer, startRedis, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(120_000);
 

@@ -11,11 +11,11 @@ import { callUnary, createClient } from '@recsys/grpc-kit';
 import { REPO_ROOT, ServiceProcess, freePort, startServiceProcess } from '@recsys/local';
 import { FeatureStoreServiceClient, GetOnlineFeaturesResponse } from '@recsys/proto';
 import { Redis } from 'ioredis';
-import { RedisServer, runNode, startRedis, testArtifactsRoot } from './helpers';
+import { RedisServer, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(180_000);
 
-const CLI = 'services/feature-store/dist/materialize-cli.js';
+const CLI = 'cli/dist/materialize.js';
 let redis: RedisServer;
 let r: Redis;
 let fs: ServiceProcess;

@@ -9,7 +9,7 @@ import { loadArtifacts } from '@recsys/core';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { Mesh, startMesh } from '@recsys/local';
 import { FeatureStoreServiceClient, GatewayServiceClient, RecommendResponse, Stage } from '@recsys/proto';
-import { RedisServer, counterValue, probe, runNode, startRedis, testArtifactsRoot } from './helpers';
+import { RedisServer, counterValue, probe, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(180_000);
 
@@ -23,7 +23,7 @@ let storeOneAttempt: FeatureStoreServiceClient;
 let user: string;
 let history: string[];
 
-const materialize = () => runNode('services/feature-store/dist/materialize-cli.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url, '--grace-seconds', '0']);
+const materialize = () => runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url, '--grace-seconds', '0']);
 const recommend = (userId = user): Promise<RecommendResponse> =>
   callUnary(gateway.recommend.bind(gateway), { userId, k: 10, excludeItemIds: [], debug: false }, { deadline: Date.now() + 10_000 });
 const degradedStages = (res: RecommendResponse) => res.degradedStages.map((d) => d.stage).sort();

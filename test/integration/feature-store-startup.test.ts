@@ -5,7 +5,7 @@
  */
 import { checkHealth, freePort, startServiceProcess } from '@recsys/local';
 import { health } from '@recsys/proto';
-import { RedisServer, runNode, startRedis, testArtifactsRoot } from './helpers';
+import { RedisServer, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(120_000);
 
@@ -50,7 +50,7 @@ it('with SNAPSHOT_WAIT_MS: NOT_SERVING until the first snapshot is materialized,
   await new Promise((r) => setTimeout(r, 1000));
   expect(await checkHealth(`127.0.0.1:${port}`)).toBe(health.HealthCheckResponse_ServingStatus.NOT_SERVING);
 
-  await runNode('services/feature-store/dist/materialize-cli.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
+  await runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
   const store = await starting;
   try {
     expect(await checkHealth(store.address)).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
@@ -72,7 +72,7 @@ it('with SNAPSHOT_WAIT_MS: waits for a Redis that starts after it, then for the 
   await new Promise((r) => setTimeout(r, 1500));
   expect(await checkHealth(`127.0.0.1:${port}`)).toBe(health.HealthCheckResponse_ServingStatus.NOT_SERVING);
   redis = await startRedis(redisPort);
-  await runNode('services/feature-store/dist/materialize-cli.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
+  await runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
   const store = await starting;
   expect(await checkHealth(store.address)).toBe(health.HealthCheckResponse_ServingStatus.SERVING);
   expect(await store.stop()).toEqual({ code: 0, signal: null });

@@ -11,7 +11,7 @@ import { callUnary, createClient } from '@recsys/grpc-kit';
 import { freePort, serviceEntry, startMesh } from '@recsys/local';
 import { setCurrentVersion } from '@recsys/offline';
 import { GatewayServiceClient } from '@recsys/proto';
-import { runNode, testArtifactsRoot } from './helpers';
+import { runNode, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(240_000);
 
@@ -30,7 +30,7 @@ describe('hot reload', () => {
     const first = resolveArtifactDir(root);
     const firstVersion = path.basename(first);
     // The real CLI writes a second version (other seed) beside it; the mesh starts on the first.
-    const out = await runNode('libs/offline/dist/cli/artifacts.js', ['--dataset', 'synthetic', '--seed', '43', '--out', root]);
+    const out = await runNode('cli/dist/artifacts.js', ['--dataset', 'synthetic', '--seed', '43', '--out', root]);
     const newVersion = path.basename(resolveArtifactDir(root));
     expect(out.stdout).toContain(newVersion);
     expect(newVersion).not.toBe(firstVersion);

@@ -7,7 +7,7 @@ import { loadArtifacts } from '@recsys/core';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { Mesh, SERVICE_NAMES, ServiceName, startMesh, startServiceProcess, freePort, ServiceProcess } from '@recsys/local';
 import { GatewayServiceClient, RecommendRequest, RecommendResponse, RetrievalSource } from '@recsys/proto';
-import { RedisServer, counterValue, probe, runNode, startRedis, testArtifactsRoot } from './helpers';
+import { RedisServer, counterValue, probe, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(120_000);
 
@@ -185,7 +185,7 @@ describe('Redis feature store', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    const out = await runNode('services/feature-store/dist/materialize-cli.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
+    const out = await runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
     expect(out.stdout).toMatch(/live pointer switched/);
     fsRedis = await startServiceProcess('feature-store', {
       port: await freePort(),

@@ -13,7 +13,7 @@ import {
   RankerServiceClient,
   health,
 } from '@recsys/proto';
-import { testArtifactsRoot } from './helpers';
+import { testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(120_000);
 

@@ -23,7 +23,7 @@ import {
   renderOverlay,
   workloads,
 } from './deploy-checks';
-import { SERVICE_CONFIGS } from './service-configs';
+import { SERVICE_CONFIGS } from '../support/service-configs';
 
 const MESH = ['gateway', 'candidate-generator', 'feature-store', 'ranker'];
 
@@ -74,7 +74,7 @@ function configMapOf(objects: K8sObject[], service: string): K8sObject {
 
 /** Variables the materialize CLI reads: its `process.env.X` uses. */
 function materializeCliVariables(): Set<string> {
-  const src = readRepoFile('services/feature-store/src/materialize-cli.ts');
+  const src = readRepoFile('cli/src/materialize.ts');
   return new Set([...src.matchAll(/process\.env\.([A-Z0-9_]+)/g)].map((m) => m[1] ?? ''));
 }
 
@@ -122,7 +122,7 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     const job = workloads(rendered(overlay)).find((w) => w.kind === 'Job');
     expect(job).toBeDefined();
     const c = main(job!);
-    expect(c.args).toEqual(['services/feature-store/dist/materialize-cli.js']);
+    expect(c.args).toEqual(['cli/dist/materialize.js']);
     const problems: string[] = [];
     const env = containerEnv(rendered(overlay), c, ref(job!), problems);
     expect(problems).toEqual([]);

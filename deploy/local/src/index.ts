@@ -1,4 +1,4 @@
-/** Process helpers shared by the local launcher, the CLIs, the benchmark and the integration tests. */
+/** Process helpers shared by the local launcher (cli/src/start.ts), the benchmark and the integration tests. */
 export * from './processes';
 export * from './mesh';
 export * from './redis';

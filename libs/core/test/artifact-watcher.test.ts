@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ArtifactWatcher, loadArtifacts } from '@recsys/core';
-import { fixtureFiles, writeVersionDir } from './artifact-fixture';
+import { fixtureFiles, writeVersionDir } from '../../../test/support/artifact-fixture';
 
 let root: string;
 beforeEach(() => {

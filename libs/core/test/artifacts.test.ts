@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ArtifactError, loadArtifacts, readManifest, readOnnxFeatureSpec, readOnnxMetadata, resolveArtifactDir } from '@recsys/core';
-import { FIXTURE_SPEC, fakeOnnxModel, fixtureFiles, writeVersionDir } from './artifact-fixture';
+import { FIXTURE_SPEC, fakeOnnxModel, fixtureFiles, writeVersionDir } from '../../../test/support/artifact-fixture';
 
 let tmp: string;
 beforeEach(() => {

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ArtifactError, loadArtifacts, readOnnxFeatureSpec, resolveArtifactDir } from '@recsys/core';
 import { BUILD_PHASES, buildArtifacts, ensureArtifacts, setCurrentVersion, type BuildOptions, type BuildProgress } from '@recsys/offline';
-import { runOnnx } from './ort-runner';
+import { runOnnx } from '../../../test/support/ort-runner';
 
 // Up to three builds per test: under a second each on an idle box, several seconds on a
 // loaded 2-core machine. No timing is asserted; this only keeps jest's 5 s default away.

@@ -1,6 +1,6 @@
 import { readOnnxFeatureSpec, readOnnxMetadata, type RankerFeature } from '@recsys/core';
 import { createRng, exportMlpToOnnx, mlpForward, toFloat32, type Mlp } from '@recsys/offline';
-import { runOnnx } from './ort-runner';
+import { runOnnx } from '../../../test/support/ort-runner';
 
 const spec: RankerFeature[] = [
   { name: 'rank', kind: 'retrieval_rank' },

@@ -9,9 +9,9 @@
  */
 import { parseArgs } from 'node:util';
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
-import { DEFAULT_BUCKETS, MaterializeProgress, materialize } from './materialize';
-import { connectRedis, createRedisClient } from './redis-client';
-import { RedisKeys } from './redis-keys';
+import { DEFAULT_BUCKETS, MaterializeProgress, materialize } from '@recsys/feature-store/materialize';
+import { connectRedis, createRedisClient } from '@recsys/feature-store/redis-client';
+import { RedisKeys } from '@recsys/feature-store/redis-keys';
 
 function intOption(name: string, raw: string, min: number): number {
   const n = Number(raw);

@@ -6,8 +6,7 @@
  * usage error, 1 on any other error.
  */
 import * as path from 'node:path';
-import { BUILD_PHASES, buildArtifacts, PHASE_TITLES, type BuildSummary, type DatasetName } from '../build';
-import { formatTable, PhaseProgressBar } from '../progress-bar';
+import { BUILD_PHASES, buildArtifacts, formatTable, PHASE_TITLES, PhaseProgressBar, type BuildSummary, type DatasetName } from '@recsys/offline';
 
 /** Datasets the CLI accepts. */
 const DATASETS: readonly DatasetName[] = ['synthetic', 'movielens'];

@@ -15,7 +15,7 @@ export default function globalSetup(): void {
   }
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-it-artifacts-'));
   try {
-    execFileSync(process.execPath, [path.join(root, 'libs/offline/dist/cli/artifacts.js'), '--dataset', 'synthetic', '--out', out], {
+    execFileSync(process.execPath, [path.join(root, 'cli/dist/artifacts.js'), '--dataset', 'synthetic', '--out', out], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (err) {

@@ -1,4 +1,4 @@
-import { formatSummary, main, parseArtifactsArgs, UsageError } from '../src/cli/artifacts';
+import { formatSummary, main, parseArtifactsArgs, UsageError } from '../src/artifacts';
 import { formatTable, PhaseProgressBar } from '@recsys/offline';
 
 describe('parseArtifactsArgs', () => {
@@ -64,7 +64,7 @@ describe('main', () => {
   it('exits 1 with a clear message when the build fails', async () => {
     // An output root below a regular file cannot be created.
     expect(await main(['--out', `${__filename}/artifacts`], {})).toBe(1);
-    expect(stderr.join('')).toMatch(/artifacts: build failed: cannot write to artifact root .*cli\.test\.ts\/artifacts: .*(ENOTDIR|not a directory)/);
+    expect(stderr.join('')).toMatch(/artifacts: build failed: cannot write to artifact root .*artifacts\.test\.ts\/artifacts: .*(ENOTDIR|not a directory)/);
   });
 });
 

@@ -1,12 +1,13 @@
+/**
+ * Small helpers of the integration suites: the run's artifact, the built CLIs, the
+ * independent reflection probe and Prometheus counters.
+ */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '@recsys/local';
 
 const execFileP = promisify(execFile);
-
-/** The shared folder beside the repository (datasets, tools, bench workload). */
-export const SHARED_DIR = process.env.RECSYS_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared');
 
 /** Artifact root built once per test run by global-setup.ts. */
 export function testArtifactsRoot(): string {
@@ -18,7 +19,7 @@ export function testArtifactsRoot(): string {
 /** redis-server on a free loopback port: shared with the benchmark, see deploy/local/src/redis.ts. */
 export { startRedis, type RedisServer } from '@recsys/local';
 
-/** Runs a built CLI of the repository (`node <path>`), rejecting with its output on failure. */
+/** Runs a built file of the repository (`node <path>`, e.g. `cli/dist/materialize.js`), rejecting with its output on failure. */
 export async function runNode(script: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
   try {
     return await execFileP(process.execPath, [path.join(REPO_ROOT, script), ...args], {
@@ -38,17 +39,20 @@ export interface ProbeResult {
   stderr: string;
 }
 
+/** The project's independent reflection client (Python gRPC C-core, not grpc-js). */
+export const PROBE = path.join(REPO_ROOT, 'tools', 'grpc_probe.py');
+
 /**
- * Runs the independent reflection client `shared/tools/grpc_probe.py --strict` (Python
- * gRPC C-core, as grpcurl would see the server) and returns its exit code and output.
+ * Runs `tools/grpc_probe.py --strict ADDRESS ...args` (as grpcurl would see the server:
+ * `list`, `describe SYMBOL`, `call METHOD JSON`, `health [SERVICE]`) with Debian's
+ * /usr/bin/python3 and returns its exit code and output.
  */
 export async function probe(address: string, ...args: string[]): Promise<ProbeResult> {
-  const tool = path.join(SHARED_DIR, 'tools', 'grpc_probe.py');
   try {
-    const { stdout, stderr } = await execFileP('/usr/bin/python3', [tool, '--strict', address, ...args], { timeout: 30_000 });
+    const { stdout, stderr } = await execFileP('/usr/bin/python3', [PROBE, '--strict', address, ...args], { timeout: 30_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
-    const e = err as Error & { code?: number; stdout?: string; stderr?: string };
+    const e = err as Error & { code?: number | string; stdout?: string; stderr?: string };
     if (typeof e.code !== 'number') throw err;
     return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
