@@ -4,37 +4,22 @@
  * A gateway that never saw a popular list fails UNAVAILABLE with a message saying so.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Mesh, freePort, startMesh, startServiceProcess } from '@recsys/local';
+import { freePort, startServiceProcess } from '@recsys/local';
 import { RetrievalSource, Stage } from '@recsys/proto';
 import { counterValue, testArtifactsRoot } from '../support/helpers';
 import { eventually, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
+import { useMesh } from '../support/mesh';
 
 jest.setTimeout(180_000);
 
 const BUDGET_MS = 300;
 const SLACK_MS = 500;
 
-let mesh: Mesh;
-let gw: ReturnType<typeof gatewayCaller>;
-
-beforeAll(async () => {
-  mesh = await startMesh({
-    artifactsDir: testArtifactsRoot(),
-    ports: 'free',
-    env: { LOG_LEVEL: 'error' },
-    serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: String(BUDGET_MS), POPULAR_REFRESH_MS: '500' } },
-  });
-  gw = gatewayCaller(mesh.gatewayAddress);
-});
-
-afterAll(async () => {
-  gw?.close();
-  await mesh?.stop();
-});
+const mesh = useMesh({ serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: String(BUDGET_MS), POPULAR_REFRESH_MS: '500' } } });
 
 it('candidate generator killed: every call OK with k popular items, flagged candidates, exclusions applied', async () => {
   // The popular list the gateway should fall back to: the cold-start answer for an unknown user.
-  const cold = await gw.recommend({ userId: 'no-such-user-for-popular', k: 10 });
+  const cold = await mesh.recommend({ userId: 'no-such-user-for-popular', k: 10 });
   expect(cold.items.every((i) => i.source === RetrievalSource.RETRIEVAL_SOURCE_POPULARITY)).toBe(true);
   const popularIds = new Set(cold.items.map((i) => i.itemId));
   const excluded = cold.items[0]?.itemId as string;
@@ -44,7 +29,7 @@ it('candidate generator killed: every call OK with k popular items, flagged cand
   const before = await counterValue(mesh.services.gateway.metricsPort, 'recsys_stage_fallbacks_total', { stage: 'STAGE_CANDIDATES' });
 
   const outcomes = await loadFor(scale(3000, 20_000), scale(4, 8), (w) =>
-    gw.recommend({ userId: w % 2 ? '1' : 'no-such-user', k: 10, excludeItemIds: [excluded] }),
+    mesh.recommend({ userId: w % 2 ? '1' : 'no-such-user', k: 10, excludeItemIds: [excluded] }),
   );
   const why = summary(outcomes);
   // Pass criterion: no error; every call within budget + slack; every one flagged
@@ -56,7 +41,7 @@ it('candidate generator killed: every call OK with k popular items, flagged cand
   const after = await counterValue(mesh.services.gateway.metricsPort, 'recsys_stage_fallbacks_total', { stage: 'STAGE_CANDIDATES' });
   expect(after - before).toBeGreaterThanOrEqual(outcomes.length);
 
-  const res = await gw.recommend({ userId: '1', k: 10, excludeItemIds: [excluded] });
+  const res = await mesh.recommend({ userId: '1', k: 10, excludeItemIds: [excluded] });
   expect(res.items.map((i) => i.itemId)).not.toContain(excluded);
   expect(res.items.every((i) => i.source === RetrievalSource.RETRIEVAL_SOURCE_POPULARITY)).toBe(true);
   // The fallback list is the popular list (9 of the cold-start top 10 survive the exclusion).
@@ -74,7 +59,7 @@ it('candidate generator back: personalised candidates again within 15 s', async 
     env: { ARTIFACTS_DIR: testArtifactsRoot(), LOG_LEVEL: 'error' },
   });
   mesh.services['candidate-generator'] = cg;
-  await eventually('candidates not degraded', 15_000, async () => (await gw.recommend({ userId: '1' })).degradedStages.length === 0);
+  await eventually('candidates not degraded', 15_000, async () => (await mesh.recommend({ userId: '1' })).degradedStages.length === 0);
 });
 
 it('a gateway that never saw a popular list fails UNAVAILABLE, saying why', async () => {

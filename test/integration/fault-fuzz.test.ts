@@ -6,7 +6,7 @@
  * valid Recommend succeeds with k items; oversized messages fail RESOURCE_EXHAUSTED.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Mesh, SERVICE_NAMES, startMesh } from '@recsys/local';
+import { SERVICE_NAMES } from '@recsys/local';
 import { createRng } from '@recsys/offline';
 import {
   GenerateCandidatesRequest,
@@ -16,8 +16,8 @@ import {
   RecommendRequest,
   RetrievalSource,
 } from '@recsys/proto';
-import { testArtifactsRoot } from '../support/helpers';
-import { countCodes, gatewayCaller, loadCount, scale, summary } from '../support/fault-helpers';
+import { countCodes, loadCount, scale, summary } from '../support/fault-helpers';
+import { useMesh } from '../support/mesh';
 
 jest.setTimeout(300_000);
 
@@ -159,7 +159,7 @@ function fuzzed(): { target: Target; kind: string; bytes: Buffer } {
   return { target, kind: "another method's message", bytes: encodable(pick(TARGETS)) };
 }
 
-let mesh: Mesh;
+const mesh = useMesh({ serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: '3000' } } });
 const clients = new Map<string, grpc.Client>();
 
 function send(address: string, path: string, bytes: Buffer, timeoutMs = 10_000): Promise<unknown> {
@@ -172,58 +172,43 @@ function send(address: string, path: string, bytes: Buffer, timeoutMs = 10_000):
   );
 }
 
-beforeAll(async () => {
-  mesh = await startMesh({ artifactsDir: testArtifactsRoot(), ports: 'free', env: { LOG_LEVEL: 'error' }, serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: '3000' } } });
-});
-
-afterAll(async () => {
+afterAll(() => {
   for (const c of clients.values()) c.close();
-  await mesh?.stop();
 });
 
 it(`${TOTAL} fuzzed requests: no crash, never UNKNOWN or INTERNAL, valid traffic served throughout`, async () => {
-  const gw = gatewayCaller(mesh.gatewayAddress);
   const bad: string[] = [];
   const byKind: Record<string, Record<string, number>> = {};
-  try {
-    const outcomes = await loadCount(TOTAL, 16, async (_w, n) => {
-      if (n % VALID_EVERY === 0) {
-        const res = await gw.recommend({ userId: '1', k: 10 }, 10_000);
-        if (res.items.length !== 10) bad.push(`valid request #${n}: ${res.items.length} items`);
-        return res;
-      }
-      const { target, kind, bytes } = fuzzed();
-      try {
-        return await send(mesh.services[target.service].address, target.path, bytes);
-      } catch (err) {
-        const e = err as grpc.ServiceError;
-        const name = grpc.status[e.code] ?? String(e.code);
-        const k = `${target.path} ${kind}`;
-        byKind[k] = { ...byKind[k], [name]: (byKind[k]?.[name] ?? 0) + 1 };
-        if (e.code === grpc.status.UNKNOWN || e.code === grpc.status.INTERNAL) bad.push(`${k}: ${name} ${e.details} [${bytes.toString('base64').slice(0, 200)}]`);
-        throw err;
-      }
-    });
-    const why = `seed ${SEED}: ${summary(outcomes)} ${JSON.stringify(byKind)}`;
-    expect(outcomes).toHaveLength(TOTAL);
-    expect({ why, bad: bad.slice(0, 10) }).toEqual({ why, bad: [] });
-    // Only OK and INVALID_ARGUMENT: anything else (a timeout, UNAVAILABLE) is a failure too.
-    expect({ why, codes: Object.keys(countCodes(outcomes)).filter((c) => c !== 'OK' && c !== 'INVALID_ARGUMENT') }).toEqual({ why, codes: [] });
-    // Most fuzzed requests are rejected as bad input; the interleaved valid ones all passed.
-    expect(countCodes(outcomes).INVALID_ARGUMENT ?? 0).toBeGreaterThan(TOTAL / 4);
-    for (const name of SERVICE_NAMES) expect({ name, alive: mesh.services[name].child.exitCode === null }).toEqual({ name, alive: true });
-  } finally {
-    gw.close();
-  }
+  const outcomes = await loadCount(TOTAL, 16, async (_w, n) => {
+    if (n % VALID_EVERY === 0) {
+      const res = await mesh.recommend({ k: 10 }, 10_000);
+      if (res.items.length !== 10) bad.push(`valid request #${n}: ${res.items.length} items`);
+      return res;
+    }
+    const { target, kind, bytes } = fuzzed();
+    try {
+      return await send(mesh.services[target.service].address, target.path, bytes);
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      const name = grpc.status[e.code] ?? String(e.code);
+      const k = `${target.path} ${kind}`;
+      byKind[k] = { ...byKind[k], [name]: (byKind[k]?.[name] ?? 0) + 1 };
+      if (e.code === grpc.status.UNKNOWN || e.code === grpc.status.INTERNAL) bad.push(`${k}: ${name} ${e.details} [${bytes.toString('base64').slice(0, 200)}]`);
+      throw err;
+    }
+  });
+  const why = `seed ${SEED}: ${summary(outcomes)} ${JSON.stringify(byKind)}`;
+  expect(outcomes).toHaveLength(TOTAL);
+  expect({ why, bad: bad.slice(0, 10) }).toEqual({ why, bad: [] });
+  // Only OK and INVALID_ARGUMENT: anything else (a timeout, UNAVAILABLE) is a failure too.
+  expect({ why, codes: Object.keys(countCodes(outcomes)).filter((c) => c !== 'OK' && c !== 'INVALID_ARGUMENT') }).toEqual({ why, codes: [] });
+  // Most fuzzed requests are rejected as bad input; the interleaved valid ones all passed.
+  expect(countCodes(outcomes).INVALID_ARGUMENT ?? 0).toBeGreaterThan(TOTAL / 4);
+  for (const name of SERVICE_NAMES) expect({ name, alive: mesh.services[name].child.exitCode === null }).toEqual({ name, alive: true });
 });
 
 it('a message over MAX_MESSAGE_BYTES (4 MiB) fails RESOURCE_EXHAUSTED, and the service keeps serving', async () => {
-  const gw = gatewayCaller(mesh.gatewayAddress);
-  try {
-    const huge = Buffer.from(RecommendRequest.encode({ userId: 'u'.repeat(5 * 1024 * 1024), k: 1, excludeItemIds: [], debug: false }).finish());
-    await expect(send(mesh.gatewayAddress, '/recsys.v1.GatewayService/Recommend', huge)).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
-    await expect(gw.recommend({ userId: '1' })).resolves.toMatchObject({ items: expect.any(Array) });
-  } finally {
-    gw.close();
-  }
+  const huge = Buffer.from(RecommendRequest.encode({ userId: 'u'.repeat(5 * 1024 * 1024), k: 1, excludeItemIds: [], debug: false }).finish());
+  await expect(send(mesh.gatewayAddress, '/recsys.v1.GatewayService/Recommend', huge)).rejects.toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+  await expect(mesh.recommend({})).resolves.toMatchObject({ items: expect.any(Array) });
 });

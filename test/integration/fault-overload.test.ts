@@ -5,11 +5,12 @@
  * served, and health checks keep being answered SERVING throughout.
  */
 import * as grpc from '@grpc/grpc-js';
-import { callUnary, createClient } from '@recsys/grpc-kit';
-import { Mesh, checkHealth, startMesh } from '@recsys/local';
+import { callUnary } from '@recsys/grpc-kit';
+import { checkHealth } from '@recsys/local';
 import { RankerServiceClient, health } from '@recsys/proto';
-import { counterValue, testArtifactsRoot } from '../support/helpers';
-import { Outcome, countCodes, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
+import { counterValue } from '../support/helpers';
+import { Outcome, countCodes, loadFor, scale, summary } from '../support/fault-helpers';
+import { useMesh } from '../support/mesh';
 
 /** How long each rejection took to come back (without the back-off). */
 const rejectMs: number[] = [];
@@ -43,20 +44,7 @@ const BACKOFF_MS = 20;
 /** A health check must be answered within this (its deadline). */
 const HEALTH_DEADLINE_MS = 2000;
 
-let mesh: Mesh;
-
-beforeAll(async () => {
-  mesh = await startMesh({
-    artifactsDir: testArtifactsRoot(),
-    ports: 'free',
-    env: { LOG_LEVEL: 'error' },
-    serviceEnv: { ranker: { MAX_CONCURRENT_CALLS: '2' }, gateway: { MAX_CONCURRENT_CALLS: '4', REQUEST_TIMEOUT_MS: '2000' } },
-  });
-});
-
-afterAll(async () => {
-  await mesh?.stop();
-});
+const mesh = useMesh({ serviceEnv: { ranker: { MAX_CONCURRENT_CALLS: '2' }, gateway: { MAX_CONCURRENT_CALLS: '4', REQUEST_TIMEOUT_MS: '2000' } } });
 
 /** Polls health of `address` every 100 ms while `work` runs; returns every result. */
 async function healthDuring<T>(address: string, work: Promise<T>): Promise<{ work: T; checks: string[] }> {
@@ -94,7 +82,7 @@ function expectShed(outcomes: Outcome[], checks: string[]): void {
 
 it('ranker at 20× its concurrency limit: sheds RESOURCE_EXHAUSTED fast, serves the rest, health stays SERVING', async () => {
   const ranker = mesh.services.ranker;
-  const client = createClient(RankerServiceClient, ranker.address);
+  const client = mesh.client(RankerServiceClient, 'ranker');
   const ids = Array.from({ length: 300 }, (_, i) => String(i + 1));
   const rank = () =>
     callUnary(
@@ -102,27 +90,18 @@ it('ranker at 20× its concurrency limit: sheds RESOURCE_EXHAUSTED fast, serves 
       { userId: '1', candidates: { itemIds: ids, scores: ids.map((_, i) => 300 - i), sources: [], sourceScores: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 10 },
       { deadline: Date.now() + CALL_DEADLINE_MS },
     );
-  try {
-    await rank();
-    const before = await counterValue(ranker.metricsPort, 'grpc_server_handled_total', { code: 'RESOURCE_EXHAUSTED' });
-    const { work: outcomes, checks } = await healthDuring(ranker.address, loadFor(PHASE_MS, 40, () => politely(rank)));
-    expectShed(outcomes, checks);
-    const rejected = outcomes.filter((o) => o.code === grpc.status.RESOURCE_EXHAUSTED);
-    expect(rejected[0]?.details).toBe('ranker is at its limit of 2 concurrent calls; retry later');
-    expect((await counterValue(ranker.metricsPort, 'grpc_server_handled_total', { code: 'RESOURCE_EXHAUSTED' })) - before).toBe(rejected.length);
-  } finally {
-    client.close();
-  }
+  await rank();
+  const before = await counterValue(ranker.metricsPort, 'grpc_server_handled_total', { code: 'RESOURCE_EXHAUSTED' });
+  const { work: outcomes, checks } = await healthDuring(ranker.address, loadFor(PHASE_MS, 40, () => politely(rank)));
+  expectShed(outcomes, checks);
+  const rejected = outcomes.filter((o) => o.code === grpc.status.RESOURCE_EXHAUSTED);
+  expect(rejected[0]?.details).toBe('ranker is at its limit of 2 concurrent calls; retry later');
+  expect((await counterValue(ranker.metricsPort, 'grpc_server_handled_total', { code: 'RESOURCE_EXHAUSTED' })) - before).toBe(rejected.length);
 });
 
 it('gateway at 8× its concurrency limit: sheds RESOURCE_EXHAUSTED fast, serves the rest, health stays SERVING', async () => {
-  const gw = gatewayCaller(mesh.gatewayAddress);
-  try {
-    await gw.recommend({});
-    const { work: outcomes, checks } = await healthDuring(mesh.gatewayAddress, loadFor(PHASE_MS, 32, () => politely(() => gw.recommend({ userId: '1' }, CALL_DEADLINE_MS))));
-    expectShed(outcomes, checks);
-    expect(outcomes.find((o) => o.code === grpc.status.RESOURCE_EXHAUSTED)?.details).toBe('gateway is at its limit of 4 concurrent calls; retry later');
-  } finally {
-    gw.close();
-  }
+  await mesh.recommend({});
+  const { work: outcomes, checks } = await healthDuring(mesh.gatewayAddress, loadFor(PHASE_MS, 32, () => politely(() => mesh.recommend({}, CALL_DEADLINE_MS))));
+  expectShed(outcomes, checks);
+  expect(outcomes.find((o) => o.code === grpc.status.RESOURCE_EXHAUSTED)?.details).toBe('gateway is at its limit of 4 concurrent calls; retry later');
 });

@@ -5,10 +5,10 @@
  * recsys_stage_fallbacks_total. Short form in `npm test`; `npm run chaos` runs it longer.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Mesh, SERVICE_NAMES, ServiceName, freePort, startMesh } from '@recsys/local';
 import { RetrievalSource, Stage } from '@recsys/proto';
-import { counterValue, testArtifactsRoot } from '../support/helpers';
-import { DelayProxy, eventually, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
+import { counterValue } from '../support/helpers';
+import { DelayProxy, eventually, loadFor, scale, summary } from '../support/fault-helpers';
+import { freeMeshPorts, useMesh } from '../support/mesh';
 
 jest.setTimeout(180_000);
 
@@ -20,36 +20,24 @@ const SLOW_MS = 1000;
 const PHASE_MS = scale(3000, 20_000);
 const CONCURRENCY = scale(4, 8);
 
-let mesh: Mesh;
 let proxy: DelayProxy;
-let gw: ReturnType<typeof gatewayCaller>;
 
-beforeAll(async () => {
-  const ports = {} as Record<ServiceName, { grpc: number; metrics: number }>;
-  for (const n of SERVICE_NAMES) ports[n] = { grpc: await freePort(), metrics: await freePort() };
+const mesh = useMesh(async () => {
+  const ports = await freeMeshPorts();
   proxy = await new DelayProxy(ports.ranker.grpc).start();
-  mesh = await startMesh({
-    artifactsDir: testArtifactsRoot(),
-    ports,
-    env: { LOG_LEVEL: 'error' },
-    serviceEnv: { gateway: { RANKER_ADDR: proxy.address, REQUEST_TIMEOUT_MS: String(BUDGET_MS) } },
-  });
-  gw = gatewayCaller(mesh.gatewayAddress);
-  await gw.recommend({});
+  return { ports, serviceEnv: { gateway: { RANKER_ADDR: proxy.address, REQUEST_TIMEOUT_MS: String(BUDGET_MS) } } };
 });
 
-afterAll(async () => {
-  gw?.close();
-  await mesh?.stop();
-  await proxy?.stop();
-});
+beforeAll(() => mesh.recommend({}));
+
+afterAll(() => proxy?.stop());
 
 const fallbacks = () => counterValue(mesh.services.gateway.metricsPort, 'recsys_stage_fallbacks_total', { stage: 'STAGE_RANKING' });
 
 it('ranker 1 s slow: every call OK within budget + slack, all flagged ranking, in retrieval order', async () => {
   const before = await fallbacks();
   proxy.delayMs = SLOW_MS;
-  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => gw.recommend({ k: 10 }, 5000));
+  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => mesh.recommend({ k: 10 }, 5000));
   proxy.delayMs = 0;
   const why = summary(outcomes);
   expect(outcomes.length).toBeGreaterThan(CONCURRENCY);
@@ -63,8 +51,8 @@ it('ranker 1 s slow: every call OK within budget + slack, all flagged ranking, i
 });
 
 it('ranker fast again: ranking is used again (no flag) within 10 s', async () => {
-  await eventually('ranking not degraded', 10_000, async () => (await gw.recommend({})).degradedStages.length === 0);
-  const res = await gw.recommend({ k: 10 });
+  await eventually('ranking not degraded', 10_000, async () => (await mesh.recommend({})).degradedStages.length === 0);
+  const res = await mesh.recommend({ k: 10 });
   expect(res.modelVersion).not.toBe('');
 });
 
@@ -72,14 +60,14 @@ it('ranker killed: every call OK within budget + slack, all flagged ranking, sco
   const ranker = mesh.services.ranker;
   await ranker.stop('SIGKILL');
   const before = await fallbacks();
-  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => gw.recommend({ k: 10 }, 5000));
+  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => mesh.recommend({ k: 10 }, 5000));
   const why = summary(outcomes);
   expect(outcomes.filter((o) => o.code !== grpc.status.OK)).toEqual([]);
   expect({ why, slow: outcomes.filter((o) => o.latencyMs > BUDGET_MS + SLACK_MS).length }).toEqual({ why, slow: 0 });
   expect({ why, unflagged: outcomes.filter((o) => !o.degraded.includes(Stage.STAGE_RANKING)).length }).toEqual({ why, unflagged: 0 });
   expect((await fallbacks()) - before).toBeGreaterThanOrEqual(outcomes.length);
   // The retrieval order: scores descend as the candidate generator sent them; no model version.
-  const res = await gw.recommend({ k: 10 });
+  const res = await mesh.recommend({ k: 10 });
   expect(res.modelVersion).toBe('');
   expect(res.items).toHaveLength(10);
   expect(res.items.every((i) => i.source !== RetrievalSource.RETRIEVAL_SOURCE_UNSPECIFIED)).toBe(true);

@@ -6,10 +6,10 @@
  * (declared defaults used); once it is back, answers are undegraded again within a bound.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Mesh, startMesh } from '@recsys/local';
 import { Stage } from '@recsys/proto';
 import { RedisServer, counterValue, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
-import { Outcome, eventually, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
+import { Outcome, eventually, loadFor, scale, summary } from '../support/fault-helpers';
+import { useMesh } from '../support/mesh';
 
 jest.setTimeout(180_000);
 
@@ -18,38 +18,30 @@ const SLACK_MS = 500;
 const PHASE_MS = scale(3000, 20_000);
 
 let redis: RedisServer;
-let mesh: Mesh;
-let gw: ReturnType<typeof gatewayCaller>;
 
 const materialize = () => runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
 
 beforeAll(async () => {
   redis = await startRedis();
   await materialize();
-  mesh = await startMesh({
-    artifactsDir: testArtifactsRoot(),
-    ports: 'free',
-    redisUrl: redis.url,
-    env: { LOG_LEVEL: 'error' },
-    serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: String(BUDGET_MS) } },
-  });
-  gw = gatewayCaller(mesh.gatewayAddress);
 });
-
-afterAll(async () => {
-  gw?.close();
-  await mesh?.stop();
+// A test that failed while Redis was stopped must not leave it stopped while the mesh drains.
+afterAll(() => {
   if (redis?.process.signalCode === null) redis.process.kill('SIGCONT');
-  await redis?.stop();
 });
 
-const undegraded = async () => (await gw.recommend({ userId: '1' })).degradedStages.length === 0;
+const mesh = useMesh(() => ({ redisUrl: redis.url, serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: String(BUDGET_MS) } } }));
+
+// After the mesh has stopped (afterAll hooks run in declaration order).
+afterAll(() => redis?.stop());
+
+const undegraded = async () => (await mesh.recommend({ userId: '1' })).degradedStages.length === 0;
 const featureFallbacks = () => counterValue(mesh.services.gateway.metricsPort, 'recsys_stage_fallbacks_total', { stage: 'STAGE_ITEM_FEATURES' });
 
 /** The pass criterion while Redis is out, over one load phase. */
 async function expectDegradedButServed(): Promise<Outcome[]> {
   const before = await featureFallbacks();
-  const outcomes = await loadFor(PHASE_MS, 4, () => gw.recommend({ userId: '1', k: 10 }));
+  const outcomes = await loadFor(PHASE_MS, 4, () => mesh.recommend({ userId: '1', k: 10 }));
   const why = summary(outcomes);
   // No error; every call within BUDGET_MS + SLACK_MS; every one flagged user context and item
   // features; k items each; each counted in recsys_stage_fallbacks_total.

@@ -7,10 +7,11 @@
  * channel's retryPolicy. Short form in `npm test`; `npm run chaos` runs it longer.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Mesh, SERVICE_NAMES, ServiceName, ServiceProcess, freePort, startMesh, startServiceProcess } from '@recsys/local';
+import { ServiceProcess, freePort, startServiceProcess } from '@recsys/local';
 import { Stage } from '@recsys/proto';
 import { counterValue, testArtifactsRoot } from '../support/helpers';
-import { DelayProxy, Outcome, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
+import { DelayProxy, Outcome, loadFor, scale, summary } from '../support/fault-helpers';
+import { freeMeshPorts, useMesh } from '../support/mesh';
 
 jest.setTimeout(180_000);
 
@@ -19,15 +20,12 @@ const CONCURRENCY = scale(8, 16);
 /** Delay in front of the replica that gets killed, so calls are in flight on it when it dies. */
 const VICTIM_DELAY_MS = 100;
 
-let mesh: Mesh;
 let extra: ServiceProcess[] = [];
 let proxy: DelayProxy;
-let gw: ReturnType<typeof gatewayCaller>;
 
-beforeAll(async () => {
+const mesh = useMesh(async () => {
   const root = testArtifactsRoot();
-  const ports = {} as Record<ServiceName, { grpc: number; metrics: number }>;
-  for (const n of SERVICE_NAMES) ports[n] = { grpc: await freePort(), metrics: await freePort() };
+  const ports = await freeMeshPorts();
   const replicaPorts = [await freePort(), await freePort()];
   extra = await Promise.all(
     replicaPorts.map(async (port) =>
@@ -38,19 +36,12 @@ beforeAll(async () => {
   proxy.delayMs = VICTIM_DELAY_MS;
   const rankers = [ports.ranker.grpc, proxy.port, replicaPorts[1]].map((p) => `127.0.0.1:${p}`).join(',');
   // A generous budget: this test is about replicas, not about slow stages.
-  mesh = await startMesh({
-    artifactsDir: root,
-    ports,
-    env: { LOG_LEVEL: 'error' },
-    serviceEnv: { gateway: { RANKER_ADDR: rankers, REQUEST_TIMEOUT_MS: '3000' } },
-  });
-  gw = gatewayCaller(mesh.gatewayAddress);
-  await gw.recommend({});
+  return { ports, serviceEnv: { gateway: { RANKER_ADDR: rankers, REQUEST_TIMEOUT_MS: '3000' } } };
 });
 
+beforeAll(() => mesh.recommend({}));
+
 afterAll(async () => {
-  gw?.close();
-  await mesh?.stop();
   await Promise.all(extra.map((p) => p.stop('SIGKILL')));
   await proxy?.stop();
 });
@@ -62,7 +53,7 @@ const rankingDegraded = (o: readonly Outcome[]) => o.filter((x) => x.degraded.in
 it('spreads calls over all three replicas (each gets at least a sixth)', async () => {
   const replicas = [mesh.services.ranker, ...extra];
   const before = await Promise.all(replicas.map(rankCalls));
-  const outcomes = await loadFor(scale(2000, 10_000), CONCURRENCY, () => gw.recommend({}));
+  const outcomes = await loadFor(scale(2000, 10_000), CONCURRENCY, () => mesh.recommend({}));
   expect(failed(outcomes)).toEqual([]);
   const handled = (await Promise.all(replicas.map(rankCalls))).map((v, i) => v - (before[i] as number));
   const total = handled.reduce((a, b) => a + b, 0);
@@ -74,7 +65,7 @@ it('SIGTERM to one replica under load: no failed call, none falls back, the repl
   const victim = extra[1] as ServiceProcess;
   let exit: Promise<{ code: number | null }> | undefined;
   const timer = setTimeout(() => (exit = victim.stop('SIGTERM')), PHASE_MS / 3);
-  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => gw.recommend({}));
+  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => mesh.recommend({}));
   clearTimeout(timer);
   const why = summary(outcomes);
   expect(exit).toBeDefined();
@@ -89,7 +80,7 @@ it('SIGKILL to one replica with calls in flight: no failed call, none falls back
   const alive = () => [mesh.services.ranker, extra[1] as ServiceProcess].filter((p) => p.child.exitCode === null && p.child.signalCode === null);
   const liveRankCalls = async () => (await Promise.all(alive().map(rankCalls))).reduce((a, b) => a + b, 0);
   const timer = setTimeout(() => void victim.stop('SIGKILL'), PHASE_MS / 3);
-  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => gw.recommend({}));
+  const outcomes = await loadFor(PHASE_MS, CONCURRENCY, () => mesh.recommend({}));
   clearTimeout(timer);
   expect(victim.child.signalCode).toBe('SIGKILL');
   const why = summary(outcomes);
@@ -97,7 +88,7 @@ it('SIGKILL to one replica with calls in flight: no failed call, none falls back
   expect({ why, failed: failed(outcomes).length, degraded: rankingDegraded(outcomes) }).toEqual({ why, failed: 0, degraded: 0 });
   // Afterwards every call is ranked by the live replica(s).
   const before = await liveRankCalls();
-  const after = await loadFor(1000, 4, () => gw.recommend({}));
+  const after = await loadFor(1000, 4, () => mesh.recommend({}));
   expect({ why: summary(after), failed: failed(after).length, degraded: rankingDegraded(after) }).toEqual({ why: summary(after), failed: 0, degraded: 0 });
   expect((await liveRankCalls()) - before).toBeGreaterThanOrEqual(after.length);
 });

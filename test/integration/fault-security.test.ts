@@ -10,40 +10,33 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { callUnary, createClient } from '@recsys/grpc-kit';
-import { Mesh, REPO_ROOT, checkHealth, freePort, startMesh, startServiceProcess, tlsClientCredentials } from '@recsys/local';
+import { callUnary } from '@recsys/grpc-kit';
+import { REPO_ROOT, checkHealth, freePort, startServiceProcess, tlsClientCredentials } from '@recsys/local';
 import { RankerServiceClient, health } from '@recsys/proto';
 import { probe, testArtifactsRoot } from '../support/helpers';
-import { gatewayCaller } from '../support/fault-helpers';
+import { useMesh } from '../support/mesh';
 
 jest.setTimeout(180_000);
 
 let certs: string;
-let mesh: Mesh;
 
 beforeAll(async () => {
   certs = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-certs-'));
   const { stdout } = await promisify(execFile)('sh', [path.join(REPO_ROOT, 'scripts', 'dev-certs.sh'), certs]);
   expect(stdout).toMatch(/dev-certs: wrote ca.pem, mesh.pem, mesh-key.pem, client.pem, client-key.pem/);
-  mesh = await startMesh({ artifactsDir: testArtifactsRoot(), ports: 'free', env: { LOG_LEVEL: 'error' }, tls: { dir: certs, mutual: true } });
 });
 
-afterAll(async () => {
-  await mesh?.stop();
-  fs.rmSync(certs, { recursive: true, force: true });
-});
+// The handle's clients present the dev client certificate.
+const mesh = useMesh(() => ({ tls: { dir: certs, mutual: true } }));
+
+afterAll(() => fs.rmSync(certs, { recursive: true, force: true }));
 
 it('mTLS on every hop: Recommend with a client certificate succeeds with no degraded stage', async () => {
-  const gw = gatewayCaller(mesh.gatewayAddress, tlsClientCredentials(certs));
-  try {
-    const res = await gw.recommend({ userId: '1', k: 10 });
-    // A gateway that could not reach its downstreams over mTLS would fail or degrade here.
-    expect(res.degradedStages).toEqual([]);
-    expect(res.items).toHaveLength(10);
-    expect(res.modelVersion).not.toBe('');
-  } finally {
-    gw.close();
-  }
+  const res = await mesh.recommend({ k: 10 });
+  // A gateway that could not reach its downstreams over mTLS would fail or degrade here.
+  expect(res.degradedStages).toEqual([]);
+  expect(res.items).toHaveLength(10);
+  expect(res.modelVersion).not.toBe('');
 });
 
 it.each(['gateway', 'ranker'] as const)('%s refuses a plaintext caller and a TLS caller without a client certificate', async (name) => {
@@ -52,13 +45,9 @@ it.each(['gateway', 'ranker'] as const)('%s refuses a plaintext caller and a TLS
   await expect(checkHealth(address, '', 3000, tlsClientCredentials(certs, false))).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   await expect(checkHealth(address, '', 3000, tlsClientCredentials(certs))).resolves.toBe(health.HealthCheckResponse_ServingStatus.SERVING);
   if (name === 'ranker') {
-    const c = createClient(RankerServiceClient, address, { credentials: tlsClientCredentials(certs) });
-    try {
-      const res = await callUnary(c.rank.bind(c), { userId: '1', candidates: { itemIds: ['1', '2'], scores: [2, 1], sources: [], sourceScores: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 2 }, { deadline: Date.now() + 5000 });
-      expect(res.itemIds).toHaveLength(2);
-    } finally {
-      c.close();
-    }
+    const c = mesh.client(RankerServiceClient, 'ranker');
+    const res = await callUnary(c.rank.bind(c), { userId: '1', candidates: { itemIds: ['1', '2'], scores: [2, 1], sources: [], sourceScores: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 2 }, { deadline: Date.now() + 5000 });
+    expect(res.itemIds).toHaveLength(2);
   }
 });
 

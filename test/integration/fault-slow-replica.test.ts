@@ -6,10 +6,9 @@
  * would send half the calls to the slow replica and degrade them.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Mesh, SERVICE_NAMES, ServiceName, freePort, startMesh } from '@recsys/local';
 import { Stage } from '@recsys/proto';
-import { testArtifactsRoot } from '../support/helpers';
-import { DelayProxy, gatewayCaller, loadFor, scale, summary } from '../support/fault-helpers';
+import { DelayProxy, loadFor, scale, summary } from '../support/fault-helpers';
+import { freeMeshPorts, useMesh } from '../support/mesh';
 
 jest.setTimeout(180_000);
 
@@ -21,35 +20,22 @@ const AFTER_MS = scale(6000, 30_000);
 /** Largest share of calls after EJECT_WITHIN_MS that may fall back (round-robin alone: ~50 %). */
 const MAX_DEGRADED_SHARE = 0.1;
 
-let mesh: Mesh;
 let proxy: DelayProxy;
-let gw: ReturnType<typeof gatewayCaller>;
 
-beforeAll(async () => {
-  const ports = {} as Record<ServiceName, { grpc: number; metrics: number }>;
-  for (const n of SERVICE_NAMES) ports[n] = { grpc: await freePort(), metrics: await freePort() };
+const mesh = useMesh(async () => {
+  const ports = await freeMeshPorts();
   // The "slow replica" is the same ranker process reached through a delaying proxy: to the
   // gateway's channel it is a second address that answers 1 s late.
   proxy = await new DelayProxy(ports.ranker.grpc).start();
   proxy.delayMs = SLOW_MS;
-  mesh = await startMesh({
-    artifactsDir: testArtifactsRoot(),
-    ports,
-    env: { LOG_LEVEL: 'error' },
-    serviceEnv: { gateway: { RANKER_ADDR: `127.0.0.1:${ports.ranker.grpc},${proxy.address}`, REQUEST_TIMEOUT_MS: '300' } },
-  });
-  gw = gatewayCaller(mesh.gatewayAddress);
+  return { ports, serviceEnv: { gateway: { RANKER_ADDR: `127.0.0.1:${ports.ranker.grpc},${proxy.address}`, REQUEST_TIMEOUT_MS: '300' } } };
 });
 
-afterAll(async () => {
-  gw?.close();
-  await mesh?.stop();
-  await proxy?.stop();
-});
+afterAll(() => proxy?.stop());
 
 it('a 1 s slow replica is ejected: after 3 s at most 10 % of calls degrade, none fails', async () => {
   const t0 = Date.now();
-  const outcomes = await loadFor(EJECT_WITHIN_MS + AFTER_MS, 8, () => gw.recommend({ userId: '1' }, 5000));
+  const outcomes = await loadFor(EJECT_WITHIN_MS + AFTER_MS, 8, () => mesh.recommend({ userId: '1' }, 5000));
   const early = outcomes.filter((o) => o.start < t0 + EJECT_WITHIN_MS);
   const late = outcomes.filter((o) => o.start >= t0 + EJECT_WITHIN_MS);
   const why = summary(late);

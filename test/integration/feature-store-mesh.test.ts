@@ -6,17 +6,15 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadArtifacts } from '@recsys/core';
-import { callUnary, createClient } from '@recsys/grpc-kit';
-import { Mesh, startMesh } from '@recsys/local';
-import { FeatureStoreServiceClient, GatewayServiceClient, RecommendResponse, Stage } from '@recsys/proto';
+import { callUnary } from '@recsys/grpc-kit';
+import { FeatureStoreServiceClient, RecommendResponse, Stage } from '@recsys/proto';
 import { RedisServer, counterValue, probe, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
+import { useMesh } from '../support/mesh';
 
 jest.setTimeout(180_000);
 
 const COMMAND_TIMEOUT_MS = 500;
 let redis: RedisServer;
-let mesh: Mesh;
-let gateway: GatewayServiceClient;
 let store: FeatureStoreServiceClient;
 /** Same store, without the mesh's retry policy: measures one attempt's latency. */
 let storeOneAttempt: FeatureStoreServiceClient;
@@ -24,8 +22,7 @@ let user: string;
 let history: string[];
 
 const materialize = () => runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url, '--grace-seconds', '0']);
-const recommend = (userId = user): Promise<RecommendResponse> =>
-  callUnary(gateway.recommend.bind(gateway), { userId, k: 10, excludeItemIds: [], debug: false }, { deadline: Date.now() + 10_000 });
+const recommend = (userId = user): Promise<RecommendResponse> => mesh.recommend({ userId, k: 10 }, 10_000);
 const degradedStages = (res: RecommendResponse) => res.degradedStages.map((d) => d.stage).sort();
 
 beforeAll(async () => {
@@ -34,27 +31,23 @@ beforeAll(async () => {
   history = a.userHistory.get(user) as string[];
   redis = await startRedis();
   await materialize();
-  mesh = await startMesh({
-    artifactsDir: testArtifactsRoot(),
-    ports: 'free',
-    env: { LOG_LEVEL: 'error' },
-    serviceEnv: {
-      'feature-store': { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), ARTIFACTS_DIR: '/nonexistent' },
-    },
-  });
-  gateway = createClient(GatewayServiceClient, mesh.gatewayAddress);
-  store = createClient(FeatureStoreServiceClient, mesh.services['feature-store'].address);
-  storeOneAttempt = createClient(FeatureStoreServiceClient, mesh.services['feature-store'].address, { channelOptions: { 'grpc.enable_retries': 0 } });
+});
+// A test that failed while Redis was stopped must not leave it stopped while the mesh drains.
+afterAll(() => {
+  if (redis && redis.process.exitCode === null) redis.process.kill('SIGCONT');
 });
 
-afterAll(async () => {
-  if (redis && redis.process.exitCode === null) redis.process.kill('SIGCONT');
-  gateway?.close();
-  store?.close();
-  storeOneAttempt?.close();
-  await mesh?.stop();
-  await redis?.stop();
+const mesh = useMesh(() => ({
+  serviceEnv: { 'feature-store': { REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), ARTIFACTS_DIR: '/nonexistent' } },
+}));
+
+beforeAll(() => {
+  store = mesh.client(FeatureStoreServiceClient, 'feature-store');
+  storeOneAttempt = mesh.client(FeatureStoreServiceClient, 'feature-store', { channelOptions: { 'grpc.enable_retries': 0 } });
 });
+
+// After the mesh has stopped (afterAll hooks run in declaration order).
+afterAll(() => redis?.stop());
 
 describe('real-time events', () => {
   it('an event sent through IngestEvents (as grpcurl would) changes the next Recommend for that user', async () => {

@@ -4,10 +4,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadArtifacts } from '@recsys/core';
-import { callUnary, createClient } from '@recsys/grpc-kit';
-import { Mesh, SERVICE_NAMES, ServiceName, startMesh, startServiceProcess, freePort, ServiceProcess } from '@recsys/local';
+import { SERVICE_NAMES, ServiceName, startServiceProcess, freePort, ServiceProcess } from '@recsys/local';
 import { GatewayServiceClient, RecommendRequest, RecommendResponse, RetrievalSource } from '@recsys/proto';
 import { RedisServer, counterValue, probe, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
+import { recommendOn, useMesh } from '../support/mesh';
 
 jest.setTimeout(120_000);
 
@@ -18,29 +18,19 @@ const SERVICES: Record<ServiceName, { service: string; methods: string[] }> = {
   ranker: { service: 'recsys.v1.RankerService', methods: ['Rank'] },
 };
 
-let mesh: Mesh;
-let client: GatewayServiceClient;
+const mesh = useMesh({ env: { LOG_LEVEL: 'warn' } });
 let user: string;
 let history: Set<string>;
 let someUsers: string[];
 
-const recommendVia = (c: GatewayServiceClient, req: Partial<RecommendRequest>): Promise<RecommendResponse> =>
-  callUnary(c.recommend.bind(c), { userId: user, k: 10, excludeItemIds: [], debug: false, ...req }, { deadline: Date.now() + 5000 });
-const recommend = (req: Partial<RecommendRequest>) => recommendVia(client, req);
+const recommendVia = (c: GatewayServiceClient, req: Partial<RecommendRequest>): Promise<RecommendResponse> => recommendOn(c, { userId: user, ...req });
+const recommend = (req: Partial<RecommendRequest>) => mesh.recommend({ userId: user, ...req });
 
-beforeAll(async () => {
-  const root = testArtifactsRoot();
-  const a = loadArtifacts(root, ['userIds', 'userHistory']);
+beforeAll(() => {
+  const a = loadArtifacts(testArtifactsRoot(), ['userIds', 'userHistory']);
   user = a.userIds.find((u) => (a.userHistory.get(u)?.length ?? 0) >= 5) as string;
   history = new Set(a.userHistory.get(user));
   someUsers = a.userIds.slice(0, 5);
-  mesh = await startMesh({ artifactsDir: root, ports: 'free', env: { LOG_LEVEL: 'warn' } });
-  client = createClient(GatewayServiceClient, mesh.gatewayAddress);
-});
-
-afterAll(async () => {
-  client?.close();
-  await mesh?.stop();
 });
 
 describe('through reflection (grpc_probe --strict, as grpcurl)', () => {
@@ -202,11 +192,10 @@ describe('Redis feature store', () => {
         LOG_LEVEL: 'warn',
       },
     });
-    redisClient = createClient(GatewayServiceClient, gwRedis.address);
+    redisClient = mesh.client(GatewayServiceClient, gwRedis.address);
   });
 
   afterAll(async () => {
-    redisClient?.close();
     await gwRedis?.stop();
     await fsRedis?.stop();
     await redis?.stop();

@@ -6,9 +6,10 @@
  */
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { callUnary, createClient } from '@recsys/grpc-kit';
+import { createClient } from '@recsys/grpc-kit';
 import { freePort } from '@recsys/local';
 import { GatewayServiceClient, RecommendRequest, RecommendResponse, Stage } from '@recsys/proto';
+import { recommendOn } from './mesh';
 
 /** True under `npm run chaos` (CHAOS_FULL=1): longer runs, more load, more requests. */
 export const CHAOS_FULL = process.env.CHAOS_FULL === '1';
@@ -103,13 +104,12 @@ export function loadCount(total: number, concurrency: number, call: (worker: num
   return closedLoop(concurrency, call, () => issued++ >= total);
 }
 
-/** A gateway client and a Recommend call with an explicit client deadline. */
+/** A gateway client and a Recommend call with an explicit client deadline ({@link recommendOn}). */
 export function gatewayCaller(address: string, credentials?: grpc.ChannelCredentials) {
   const client = createClient(GatewayServiceClient, address, { credentials });
   return {
     client,
-    recommend: (req: Partial<RecommendRequest>, timeoutMs = 5000): Promise<RecommendResponse> =>
-      callUnary(client.recommend.bind(client), { userId: '1', k: 10, excludeItemIds: [], debug: false, ...req }, { deadline: Date.now() + timeoutMs }),
+    recommend: (req: Partial<RecommendRequest>, timeoutMs = 5000): Promise<RecommendResponse> => recommendOn(client, req, timeoutMs),
     close: () => client.close(),
   };
 }
