@@ -18,7 +18,7 @@
  * | `item_neighbors.bin`  | optional: item → neighbour lists of the covisitation source ({@link encodeItemNeighbors}) |
  * | `holdout.json`        | optional, evaluation artifacts: the held-out test items per user and the split fingerprints |
  */
-import type { ItemNeighbors, RetrievalConfig } from './retrieval';
+import type { ItemNeighbors, RetrievalConfig, RetrievalSource } from './retrieval';
 
 /** One feature of a feature view (a named float32 column of an entity type). */
 export interface FeatureDefinition {
@@ -57,7 +57,7 @@ export type RankerFeature =
   | { name: string; kind: 'item'; feature: string }
   | { name: string; kind: 'retrieval_score' }
   | { name: string; kind: 'retrieval_rank' }
-  | { name: string; kind: 'source_score'; source: 'embedding' | 'popularity' | 'covisitation'; default: number }
+  | { name: string; kind: 'source_score'; source: RetrievalSource; default: number }
   | { name: string; kind: 'dot'; user: string[]; item: string[] }
   | { name: string; kind: 'diff'; user: string; item: string; scale: number };
 

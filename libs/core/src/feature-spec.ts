@@ -5,12 +5,7 @@
  * column is computed.
  */
 import type { FeatureDefinition, FeatureViewSpec, RankerFeature } from './artifact-types';
-
-/** Retrieval sources a `source_score` feature can name. */
-export type RetrievalSource = 'embedding' | 'popularity' | 'covisitation';
-
-/** Every valid {@link RetrievalSource}. */
-export const RETRIEVAL_SOURCES: readonly RetrievalSource[] = ['embedding', 'popularity', 'covisitation'];
+import { RETRIEVAL_SOURCES, type RetrievalSource } from './retrieval';
 
 /** Key of the ONNX `metadata_props` entry holding `JSON.stringify(RankerFeature[])`. */
 export const FEATURE_SPEC_METADATA_KEY = 'recsys.feature_spec';

@@ -17,9 +17,14 @@
  * the ranker. Rank fusion needs no calibration between the sources' score scales, which
  * differ by orders of magnitude (dot products vs. summed cosines vs. counts).
  */
-import { endianness } from 'node:os';
+import { readFloat32LE, readInt32LE, writeFloat32LE, writeInt32LE } from './little-endian';
 import { topKByDot, topKByScore } from './vectors';
-import type { RetrievalSource } from './feature-spec';
+
+/** The retrieval sources; a `source_score` ranker feature names one of them. */
+export type RetrievalSource = 'embedding' | 'popularity' | 'covisitation';
+
+/** Every valid {@link RetrievalSource}. */
+export const RETRIEVAL_SOURCES: readonly RetrievalSource[] = ['embedding', 'popularity', 'covisitation'];
 
 /** Sparse item → neighbour lists (CSR): neighbours of item i are positions ptr[i] … ptr[i+1]−1. */
 export interface ItemNeighbors {

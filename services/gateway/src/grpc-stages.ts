@@ -6,7 +6,7 @@ import {
   FeatureStoreServiceClient,
   RankerServiceClient,
 } from '@recsys/proto';
-import type { Stages } from './pipeline';
+import type { Stages } from './stages';
 
 /** Addresses of the three downstream services. */
 export interface Downstreams {

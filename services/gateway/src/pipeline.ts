@@ -1,37 +1,8 @@
-import { UnavailableError } from '@recsys/grpc-kit';
-import {
-  CandidateSet,
-  DegradedStage,
-  FeatureBatch,
-  GenerateCandidatesRequest,
-  GenerateCandidatesResponse,
-  GetUserContextResponse,
-  RankRequest,
-  RankResponse,
-  RecommendResponse,
-  RecommendedItem,
-  Stage,
-  StageTiming,
-} from '@recsys/proto';
+import { UnavailableError } from '@recsys/core';
+import { CandidateSet, DegradedStage, FeatureBatch, GetUserContextResponse, RecommendResponse, RecommendedItem, Stage, StageTiming } from '@recsys/proto';
 import { DeadlineBudget, STAGE_OF } from './budget';
 import type { PopularCache } from './popular-cache';
-
-/** One call of a downstream stage, bounded by `deadline` and cancelled by `signal`. */
-export interface StageCall {
-  deadline: number;
-  signal?: AbortSignal;
-}
-
-/**
- * The four downstream stages the gateway chains. The gRPC implementation calls the
- * services; the in-process benchmark plugs the same modules in directly.
- */
-export interface Stages {
-  userContext(userId: string, call: StageCall): Promise<GetUserContextResponse>;
-  candidates(req: GenerateCandidatesRequest, call: StageCall): Promise<GenerateCandidatesResponse>;
-  itemFeatures(itemIds: string[], call: StageCall): Promise<FeatureBatch>;
-  rank(req: RankRequest, call: StageCall): Promise<RankResponse>;
-}
+import type { Stages } from './stages';
 
 export interface RecommendInput {
   userId: string;

@@ -1,5 +1,5 @@
 import { CandidateSet, GenerateCandidatesResponse, RetrievalSource } from '@recsys/proto';
-import type { StageCall, Stages } from './pipeline';
+import type { StageCall, Stages } from './stages';
 
 /**
  * A user id no artifact contains: asking the candidate generator for it returns the

@@ -1,6 +1,7 @@
 import type { AsyncHandlers, ServiceMetrics } from '@recsys/grpc-kit';
 import { GatewayServiceService, Stage } from '@recsys/proto';
-import { recommend, Stages } from './pipeline';
+import { recommend } from './pipeline';
+import type { Stages } from './stages';
 import type { PopularCache } from './popular-cache';
 import { RequestLimits, validateRecommend } from './validate';
 
