@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { callUnary, createClient } from '@recsys/grpc-kit';
-import { GatewayServiceClient, RetrievalSource, Stage } from '@recsys/proto';
+import { GatewayServiceClient, Stage, retrievalSourceName } from '@recsys/proto';
 
 function positiveInt(flag: string, raw: string): number {
   const v = Number(raw);
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
       String(i + 1),
       it.itemId,
       it.score.toFixed(6),
-      (RetrievalSource[it.source] ?? String(it.source)).replace('RETRIEVAL_SOURCE_', '').toLowerCase(),
+      retrievalSourceName(it.source) ?? `unknown (${it.source})`,
     ]);
     const header = ['#', 'item', 'score', 'source'];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));

@@ -7,11 +7,11 @@
  * Any problem throws an {@link ArtifactError} that names the file and what is wrong.
  */
 import { createHash } from 'node:crypto';
-import { endianness } from 'node:os';
 import { readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { ArtifactManifest, FeatureViewSpec, LoadedArtifacts } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
+import { readFloat32LE } from './little-endian';
 import { readOnnxFeatureSpec } from './onnx-metadata';
 import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
 
@@ -134,8 +134,6 @@ export function resolveArtifactDir(p: string): string {
 }
 
 type Json = Record<string, unknown>;
-
-const LITTLE_ENDIAN = endianness() === 'LE';
 
 function isRecord(x: unknown): x is Json {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -305,10 +303,8 @@ function readMatrix(versionDir: string, manifest: ArtifactManifest, name: string
   if (buf.length !== expected) {
     throw new ArtifactError(file, `malformed matrix: ${buf.length} bytes, expected ${rows} ${what} × ${width} float32 = ${expected} bytes`);
   }
-  const out = new Float32Array(rows * width);
   // One bulk copy on little-endian hosts (all supported ones): a reload must not stall the event loop.
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf);
-  else for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
+  const out = readFloat32LE(buf, 0, rows * width);
   for (let i = 0; i < out.length; i++) {
     if (!Number.isFinite(out[i]!)) {
       throw new ArtifactError(file, `malformed matrix: non-finite value ${out[i]} at row ${Math.floor(i / width)}, column ${i % width}`);

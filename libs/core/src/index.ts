@@ -10,3 +10,6 @@ export * from './onnx-metadata';
 export * from './vectors';
 export * from './retrieval';
 export * from './artifact-watcher';
+export * from './errors';
+export * from './ids';
+export * from './little-endian';

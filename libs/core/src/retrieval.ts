@@ -254,13 +254,10 @@ export function encodeItemNeighbors(nb: ItemNeighbors): Buffer {
   const nItems = nb.ptr.length - 1;
   const nnz = nb.items.length;
   const buf = Buffer.alloc(4 * (2 + nItems + 1 + 2 * nnz));
-  let o = 0;
-  buf.writeInt32LE(nItems, o);
-  buf.writeInt32LE(nnz, (o += 4));
-  o += 4;
-  for (const v of nb.ptr) o = buf.writeInt32LE(v, o);
-  for (const v of nb.items) o = buf.writeInt32LE(v, o);
-  for (const v of nb.weights) o = buf.writeFloatLE(v, o);
+  let o = writeInt32LE(buf, [nItems, nnz]);
+  o = writeInt32LE(buf, nb.ptr, o);
+  o = writeInt32LE(buf, nb.items, o);
+  writeFloat32LE(buf, nb.weights, o);
   return buf;
 }
 
@@ -276,22 +273,10 @@ export function decodeItemNeighbors(buf: Buffer, nItems: number): ItemNeighbors 
   if (n !== nItems) throw new Error(`lists for ${n} items, the artifact has ${nItems}`);
   const expected = 4 * (2 + n + 1 + 2 * nnz);
   if (nnz < 0 || buf.length !== expected) throw new Error(`${buf.length} bytes, expected ${expected} for ${n} items and ${nnz} neighbours`);
-  const ptr = new Int32Array(n + 1);
-  const items = new Int32Array(nnz);
-  const weights = new Float32Array(nnz);
-  if (endianness() === 'LE') {
-    // Bulk copies: decoding happens on a service's event loop during a hot reload.
-    let o = 8;
-    for (const arr of [ptr, items, weights]) {
-      new Uint8Array(arr.buffer).set(buf.subarray(o, o + arr.byteLength));
-      o += arr.byteLength;
-    }
-  } else {
-    let o = 8;
-    for (let i = 0; i <= n; i++, o += 4) ptr[i] = buf.readInt32LE(o);
-    for (let i = 0; i < nnz; i++, o += 4) items[i] = buf.readInt32LE(o);
-    for (let i = 0; i < nnz; i++, o += 4) weights[i] = buf.readFloatLE(o);
-  }
+  // Bulk copies: decoding happens on a service's event loop during a hot reload.
+  const ptr = readInt32LE(buf, 8, n + 1);
+  const items = readInt32LE(buf, 8 + 4 * (n + 1), nnz);
+  const weights = readFloat32LE(buf, 8 + 4 * (n + 1 + nnz), nnz);
   if (ptr[0] !== 0 || ptr[n] !== nnz) throw new Error('offsets do not start at 0 and end at the neighbour count');
   for (let i = 0; i < n; i++) if (ptr[i + 1]! < ptr[i]!) throw new Error(`offsets decrease at item row ${i}`);
   for (let p = 0; p < nnz; p++) {

@@ -1,5 +1,6 @@
+import { ConfigError } from '@recsys/core';
 import { DESCRIPTOR_SET_PATH } from '@recsys/proto';
-import { ConfigError, ConfigSpec, ConfigOf, loadConfig } from './config';
+import { ConfigSpec, ConfigOf, loadConfig } from './config';
 import { commonConfig } from './common-config';
 import { createLogger, Logger } from './logger';
 import { ServiceMetrics } from './metrics';
@@ -36,33 +37,31 @@ export interface ServiceDefinitionOptions<S extends ConfigSpec> {
  * (NOT_SERVING) → init → SERVING → drain on SIGTERM/SIGINT → exit 0.
  */
 export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOptions<S>): Promise<ServiceHost> {
+  let log: Logger | undefined;
+  /** Stops the process: a ConfigError (a bad setting, at any stage) exits 2 with its message, anything else 1. */
+  const fail = (stage: string, err: unknown): never => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${def.name}: ${err.message}\n`);
+      process.exit(2);
+    }
+    log?.fatal({ err }, `${stage} failed: ${(err as Error).message}`);
+    process.stderr.write(`${def.name}: ${stage} failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  };
   let config: ConfigOf<S & CommonSpec>;
   try {
     config = loadConfig(def.spec);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${def.name}: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    return fail('configuration', err);
   }
   const common = config as unknown as ConfigOf<CommonSpec>;
-  const log = createLogger(def.name, common.LOG_LEVEL);
-  const fail = (stage: string, err: unknown): never => {
-    log.fatal({ err }, `${stage} failed: ${(err as Error).message}`);
-    process.stderr.write(`${def.name}: ${stage} failed: ${(err as Error).message}\n`);
-    process.exit(1);
-  };
+  log = createLogger(def.name, common.LOG_LEVEL);
   const metrics = new ServiceMetrics(def.name);
-  let credentials;
+  let credentials: ReturnType<typeof serverCredentials>;
   try {
     credentials = serverCredentials(common);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${def.name}: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    return fail('TLS set-up', err);
   }
   const host = new ServiceHost({
     name: def.name,

@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import { DeadlineExceededError } from './errors';
 
 /** Channel options every client of the mesh uses. */
 export interface ClientOptions {
@@ -102,9 +101,16 @@ type UnaryMethod<Req, Res> = (
   callback: (err: grpc.ServiceError | null, response: Res) => void,
 ) => grpc.ClientUnaryCall;
 
+/** The error grpc-js would give for a call whose deadline passed: same shape (code, details, metadata). */
+function deadlinePassed(): grpc.ServiceError {
+  const details = 'no time left in the deadline budget';
+  return Object.assign(new Error(`${grpc.status.DEADLINE_EXCEEDED} DEADLINE_EXCEEDED: ${details}`), { code: grpc.status.DEADLINE_EXCEEDED, details, metadata: new grpc.Metadata() });
+}
+
 /**
  * Calls a unary method with a deadline, as a promise. A deadline already past fails at
- * once with DEADLINE_EXCEEDED, without a network round trip.
+ * once with DEADLINE_EXCEEDED (a grpc-js ServiceError like any failed call), without a
+ * network round trip.
  *
  * ```ts
  * const res = await callUnary(client.rank.bind(client), req, { deadline: Date.now() + 50 });
@@ -112,7 +118,7 @@ type UnaryMethod<Req, Res> = (
  */
 export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: UnaryCallOptions): Promise<Res> {
   if (!(options.deadline > Date.now())) {
-    return Promise.reject(new DeadlineExceededError('no time left in the deadline budget'));
+    return Promise.reject(deadlinePassed());
   }
   return new Promise<Res>((resolve, reject) => {
     const call = method(request, options.metadata ?? new grpc.Metadata(), { deadline: options.deadline }, (err, res) => {

@@ -10,6 +10,8 @@
  * and the deploy tests compare it with the variables the manifests set.
  */
 
+import { ConfigError } from '@recsys/core';
+
 /** One variable's parser, default and help text. */
 export interface Setting<T> {
   readonly kind: string;
@@ -23,17 +25,6 @@ export interface Setting<T> {
 
 export type ConfigSpec = Record<string, Setting<unknown>>;
 export type ConfigOf<S extends ConfigSpec> = { readonly [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
-
-/** A bad or missing configuration value; the message names the variable. */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    problem: string,
-  ) {
-    super(`configuration: ${variable} ${problem}`);
-    this.name = 'ConfigError';
-  }
-}
 
 function setting<T>(kind: string, def: T | undefined, help: string, parse: (raw: string) => T): Setting<T> {
   return { kind, help, default: def, parse, shownDefault: def === undefined ? '(required)' : String(def) };

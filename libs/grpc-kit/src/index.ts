@@ -13,5 +13,4 @@ export * from './server';
 export * from './client';
 export * from './common-config';
 export * from './bootstrap';
-export * from './validate';
 export * from './tls';

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { ConfigError } from './config';
+import { ConfigError } from '@recsys/core';
 
 /** The TLS settings of {@link commonConfig} (empty strings = unset). */
 export interface TlsSettings {

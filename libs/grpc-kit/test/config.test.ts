@@ -1,4 +1,5 @@
-import { ConfigError, address, bool, describeConfig, int, loadConfig, optionalStr, port, str } from '@recsys/grpc-kit';
+import { ConfigError } from '@recsys/core';
+import { address, bool, describeConfig, int, loadConfig, optionalStr, port, str } from '@recsys/grpc-kit';
 
 const spec = {
   PORT: port(50051, 'listen port'),

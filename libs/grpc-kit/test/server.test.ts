@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
+import { DomainError, InvalidArgumentError, UnavailableError } from '@recsys/core';
 import {
   DescriptorIndex,
-  InvalidArgumentError,
   ServiceHost,
   ServiceHostOptions,
   ServiceMetrics,
@@ -173,6 +173,22 @@ describe('ServiceHost limits', () => {
       raw.close();
       await host.shutdown('test end');
     }
+  });
+
+  it('maps every domain error code to its gRPC status, keeping the message; anything else is INTERNAL without it', () => {
+    const cases: [Error, grpc.status][] = [
+      [new InvalidArgumentError('k', 'must be between 0 and 100, got 101'), grpc.status.INVALID_ARGUMENT],
+      [new DomainError('NOT_FOUND', 'no such view'), grpc.status.NOT_FOUND],
+      [new DomainError('FAILED_PRECONDITION', 'not an evaluation artifact'), grpc.status.FAILED_PRECONDITION],
+      [new DomainError('RESOURCE_EXHAUSTED', 'at the limit'), grpc.status.RESOURCE_EXHAUSTED],
+      [new UnavailableError('redis down'), grpc.status.UNAVAILABLE],
+      [new DomainError('DEADLINE_EXCEEDED', 'no time left'), grpc.status.DEADLINE_EXCEEDED],
+      [new DomainError('CANCELLED', 'call cancelled by the client'), grpc.status.CANCELLED],
+    ];
+    for (const [err, code] of cases) expect(toServiceError(err)).toEqual({ code, details: err.message, internal: false });
+    expect(toServiceError(new Error('secret path /etc/x'))).toEqual({ code: grpc.status.INTERNAL, details: 'internal error', internal: true });
+    // A look-alike with a code field is not a domain error.
+    expect(toServiceError(Object.assign(new Error('x'), { code: 'INVALID_ARGUMENT' }))).toMatchObject({ code: grpc.status.INTERNAL });
   });
 
   it('maps an aborted signal thrown by a handler to CANCELLED, not INTERNAL', () => {

@@ -11,6 +11,7 @@ import {
   ARTIFACT_FILES,
   CURRENT_FILE,
   encodeItemNeighbors,
+  float32LEBytes,
   loadArtifacts,
   sha256Hex,
   validateRankerSpec,
@@ -84,12 +85,6 @@ export interface WrittenArtifact {
   reused: boolean;
 }
 
-function float32Bytes(values: Float32Array): Buffer {
-  const buf = Buffer.alloc(values.length * 4);
-  for (let i = 0; i < values.length; i++) buf.writeFloatLE(values[i]!, i * 4);
-  return buf;
-}
-
 function jsonBytes(value: unknown): Buffer {
   return Buffer.from(`${JSON.stringify(value)}\n`, 'utf8');
 }
@@ -146,11 +141,11 @@ export function serializeArtifact(content: ArtifactContent): SerializedArtifact 
   const files = new Map<string, Buffer>([
     [ARTIFACT_FILES.items, jsonBytes({ item_ids: content.itemIds })],
     [ARTIFACT_FILES.users, jsonBytes({ user_ids: content.userIds })],
-    [ARTIFACT_FILES.itemEmbeddings, float32Bytes(content.itemEmbeddings)],
-    [ARTIFACT_FILES.userEmbeddings, float32Bytes(content.userEmbeddings)],
-    [ARTIFACT_FILES.itemPopularity, float32Bytes(content.itemPopularity)],
-    [ARTIFACT_FILES.itemFeatures, float32Bytes(content.itemFeatures)],
-    [ARTIFACT_FILES.userFeatures, float32Bytes(content.userFeatures)],
+    [ARTIFACT_FILES.itemEmbeddings, float32LEBytes(content.itemEmbeddings)],
+    [ARTIFACT_FILES.userEmbeddings, float32LEBytes(content.userEmbeddings)],
+    [ARTIFACT_FILES.itemPopularity, float32LEBytes(content.itemPopularity)],
+    [ARTIFACT_FILES.itemFeatures, float32LEBytes(content.itemFeatures)],
+    [ARTIFACT_FILES.userFeatures, float32LEBytes(content.userFeatures)],
     [ARTIFACT_FILES.userHistory, jsonBytes(history)],
     [rankerFile, Buffer.from(content.ranker.model)],
   ]);

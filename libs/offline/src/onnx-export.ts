@@ -3,7 +3,7 @@
  * for protobufjs): an MLP as Gemm layers with Relu/Sigmoid activations, its feature spec
  * in `metadata_props`. The output is byte-for-byte deterministic for a given network.
  */
-import { FEATURE_SPEC_METADATA_KEY, type RankerFeature } from '@recsys/core';
+import { FEATURE_SPEC_METADATA_KEY, float32LEBytes, type RankerFeature } from '@recsys/core';
 import { onnx } from 'onnx-proto';
 import type { Activation, Mlp } from './mlp';
 
@@ -31,9 +31,8 @@ export interface OnnxMlpExportOptions {
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
 function floatTensor(name: string, dims: number[], values: ArrayLike<number>): onnx.ITensorProto {
-  const raw = Buffer.alloc(values.length * 4);
-  for (let i = 0; i < values.length; i++) raw.writeFloatLE(values[i]!, i * 4);
-  return { name, dims, dataType: FLOAT, rawData: raw };
+  // A copy first: the tensor must not share memory with the caller's weights.
+  return { name, dims, dataType: FLOAT, rawData: float32LEBytes(Float32Array.from(values)) };
 }
 
 function tensorValue(name: string, dims: Array<number | string>): onnx.IValueInfoProto {

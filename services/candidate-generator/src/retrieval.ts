@@ -1,27 +1,22 @@
-import { DEFAULT_RETRIEVAL_CONFIG, LoadedArtifacts, MergedRetriever, type RetrievalSource as SourceName } from '@recsys/core';
-import { RetrievalSource } from '@recsys/proto';
+import { DEFAULT_RETRIEVAL_CONFIG, LoadedArtifacts, MergedRetriever, type RetrievalSource } from '@recsys/core';
 
 /** Candidates of one user, columnar and best first. */
 export interface Candidates {
   itemIds: string[];
   scores: Float32Array;
+  /** The source that contributed most to each candidate. */
   sources: RetrievalSource[];
   /** Score of every candidate per source that ran (NaN where that source did not find it). */
   sourceScores: { source: RetrievalSource; scores: Float32Array }[];
   userKnown: boolean;
 }
 
-const WIRE_SOURCE: Record<SourceName, RetrievalSource> = {
-  embedding: RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING,
-  covisitation: RetrievalSource.RETRIEVAL_SOURCE_COVISITATION,
-  popularity: RetrievalSource.RETRIEVAL_SOURCE_POPULARITY,
-};
-
 /**
  * Retrieval over one artifact version: the merged retrieval of `@recsys/core` (embedding
  * top-N, item-to-item covisitation from the request's recent items, popularity; popularity
  * alone for users with neither), the same code `npm run evaluate` runs offline. This class
- * only translates ids and wire enums. Pure: no gRPC here.
+ * only translates ids to rows and back; server.ts turns source names into wire enums.
+ * Pure: no gRPC, no contracts here.
  */
 export class Retriever {
   private readonly dim: number;
@@ -69,8 +64,8 @@ export class Retriever {
     return {
       itemIds: Array.from(r.items, (i) => itemIds[i] as string),
       scores: r.scores,
-      sources: r.primary.map((s) => WIRE_SOURCE[s]),
-      sourceScores: (Object.entries(r.sourceScores) as Array<[SourceName, Float32Array]>).map(([s, scores]) => ({ source: WIRE_SOURCE[s], scores })),
+      sources: r.primary,
+      sourceScores: (Object.entries(r.sourceScores) as Array<[RetrievalSource, Float32Array]>).map(([source, scores]) => ({ source, scores })),
       userKnown: userRow !== undefined,
     };
   }

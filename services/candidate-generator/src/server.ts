@@ -1,6 +1,6 @@
-import { AsyncHandlers, InvalidArgumentError, UnavailableError } from '@recsys/grpc-kit';
-import { CandidateGeneratorServiceService, GenerateCandidatesRequest } from '@recsys/proto';
-import { checkId, checkIdList } from '@recsys/grpc-kit';
+import { InvalidArgumentError, UnavailableError, checkId, checkIdList } from '@recsys/core';
+import type { AsyncHandlers } from '@recsys/grpc-kit';
+import { CandidateGeneratorServiceService, GenerateCandidatesRequest, WIRE_RETRIEVAL_SOURCE } from '@recsys/proto';
 import type { Retriever } from './retrieval';
 
 export interface CandidateGeneratorLimits {
@@ -34,8 +34,8 @@ export function candidateGeneratorHandlers(
         candidates: {
           itemIds: c.itemIds,
           scores: Array.from(c.scores),
-          sources: c.sources,
-          sourceScores: c.sourceScores.map((s) => ({ source: s.source, scores: Array.from(s.scores) })),
+          sources: c.sources.map((s) => WIRE_RETRIEVAL_SOURCE[s]),
+          sourceScores: c.sourceScores.map((s) => ({ source: WIRE_RETRIEVAL_SOURCE[s.source], scores: Array.from(s.scores) })),
         },
         userKnown: c.userKnown,
         artifactVersion: retriever.version,

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, checkId } from '@recsys/grpc-kit';
+import { InvalidArgumentError, checkId } from '@recsys/core';
 
 /** Limits and windows of the real-time features. Both backends apply the same ones. */
 export interface RealtimeOptions {

@@ -1,6 +1,6 @@
 import type { FeatureViewSpec } from '@recsys/core';
 import { Cluster } from 'ioredis';
-import { DomainError, UnavailableError } from '@recsys/grpc-kit';
+import { DomainError, UnavailableError } from '@recsys/core';
 import { columnsFromVectors, EntityValue, FeatureBackend, FeatureRead, isExpired, mergeContext, UserContextRead } from './backend';
 import { DEFAULT_REALTIME, IngestResult, InteractionEvent, RealtimeOptions } from './realtime';
 import { ingestRedis, readRealtimeRedis, RedisLike } from './redis-realtime';

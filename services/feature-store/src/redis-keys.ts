@@ -1,3 +1,4 @@
+import { readFloat32LE, writeFloat32LE } from '@recsys/core';
 import type { ViewName } from './registry';
 
 /**
@@ -70,8 +71,6 @@ function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /** Bytes before the values in an encoded entity: the write time, uint32 seconds. */
 const HEADER_BYTES = 4;
 
@@ -79,7 +78,7 @@ const HEADER_BYTES = 4;
 export function encodeEntity(values: ArrayLike<number>, writtenAtSec: number): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + values.length * 4);
   buf.writeUInt32LE(writtenAtSec >>> 0, 0);
-  for (let i = 0; i < values.length; i++) buf.writeFloatLE(values[i] as number, HEADER_BYTES + i * 4);
+  writeFloat32LE(buf, values, HEADER_BYTES);
   return buf;
 }
 
@@ -88,8 +87,5 @@ export function decodeEntity(buf: Buffer, width: number, key: string): { values:
   if (buf.length !== HEADER_BYTES + width * 4) {
     throw new Error(`Redis value of ${key} has ${buf.length} bytes, expected ${HEADER_BYTES + width * 4}`);
   }
-  // One copy into an aligned buffer (a Buffer's offset in its pool may not be a multiple of 4).
-  const values = LITTLE_ENDIAN ? new Float32Array(Uint8Array.prototype.slice.call(buf, HEADER_BYTES).buffer) : new Float32Array(width);
-  if (!LITTLE_ENDIAN) for (let i = 0; i < width; i++) values[i] = buf.readFloatLE(HEADER_BYTES + i * 4);
-  return { values, writtenAtSec: buf.readUInt32LE(0) };
+  return { values: readFloat32LE(buf, HEADER_BYTES, width), writtenAtSec: buf.readUInt32LE(0) };
 }

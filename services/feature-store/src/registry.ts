@@ -1,5 +1,5 @@
 import type { FeatureDefinition, FeatureViewSpec } from '@recsys/core';
-import { InvalidArgumentError } from '@recsys/grpc-kit';
+import { InvalidArgumentError } from '@recsys/core';
 
 export type ViewName = 'user' | 'item';
 

@@ -1,6 +1,6 @@
-import * as os from 'node:os';
-import { AsyncHandlers, InvalidArgumentError, checkId, checkIdList } from '@recsys/grpc-kit';
-import { FeatureBatch, FeatureStoreServiceService } from '@recsys/proto';
+import { InvalidArgumentError, checkId, checkIdList } from '@recsys/core';
+import type { AsyncHandlers } from '@recsys/grpc-kit';
+import { FeatureBatch, FeatureStoreServiceService, encodeFeatureBatch } from '@recsys/proto';
 import type { FeatureBackend, FeatureRead } from './backend';
 import { validateEvents } from './realtime';
 
@@ -9,39 +9,10 @@ export const MAX_ENTITIES_PER_READ = 10_000;
 
 /**
  * Converts a backend read to the wire's columnar batch: a repeated float per column, or
- * with `packed` every column in one float32 little-endian block (column-major).
+ * with `packed` every column in one float32 little-endian block (the codec of @recsys/proto).
  */
 export function toFeatureBatch(read: FeatureRead, packed = false): FeatureBatch {
-  if (!packed) {
-    return {
-      featureView: read.view,
-      entityCount: read.entityCount,
-      columns: read.columns.map((c) => ({ name: c.name, values: Array.from(c.values), missingIndices: c.missing })),
-      unknownEntityIndices: read.unknown,
-      packedValues: EMPTY,
-    };
-  }
-  const n = read.entityCount;
-  const block = new Float32Array(n * read.columns.length);
-  read.columns.forEach((c, i) => block.set(c.values, i * n));
-  return {
-    featureView: read.view,
-    entityCount: n,
-    columns: read.columns.map((c) => ({ name: c.name, values: [], missingIndices: c.missing })),
-    unknownEntityIndices: read.unknown,
-    packedValues: toLittleEndianBytes(block),
-  };
-}
-
-const EMPTY = Buffer.alloc(0);
-const LITTLE_ENDIAN = os.endianness() === 'LE';
-
-/** The bytes of a Float32Array as float32 little-endian (a view on little-endian hosts). */
-function toLittleEndianBytes(values: Float32Array): Buffer {
-  if (LITTLE_ENDIAN) return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-  const out = Buffer.allocUnsafe(values.length * 4);
-  values.forEach((v, i) => out.writeFloatLE(v, i * 4));
-  return out;
+  return encodeFeatureBatch(read.view, read.entityCount, read.columns, read.unknown, packed);
 }
 
 /** Called once per read with how many values were defaulted, by reason. */

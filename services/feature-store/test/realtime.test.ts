@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_REALTIME, MemoryRealtime, countEvents, eventsByUser, validateEvents } from '@recsys/feature-store/realtime';
 import { countDefaults } from '@recsys/feature-store/server';
 import { columnsFromVectors, isExpired } from '@recsys/feature-store/backend';
@@ -23,7 +22,7 @@ describe('validateEvents', () => {
     [{ eventType: 'Click' }, /^events\[0\]\.event_type: must match/],
     [{ eventTimeUnixMs: -1 }, /^events\[0\]\.event_time_unix_ms: must be a non-negative integer/],
   ])('names the bad field of %p', (over, message) => {
-    expect(() => validateEvents([wire(over)], 1)).toThrow(expect.objectContaining({ code: grpc.status.INVALID_ARGUMENT, message: expect.stringMatching(message) }));
+    expect(() => validateEvents([wire(over)], 1)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) }));
   });
   it('bounds the batch', () => {
     expect(() => validateEvents(Array.from({ length: 10_001 }, () => wire()), 1)).toThrow(/^events: at most 10000 per batch/);

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, checkId, checkIdList } from '@recsys/grpc-kit';
+import { InvalidArgumentError, checkId, checkIdList } from '@recsys/core';
 import type { RecommendRequest } from '@recsys/proto';
 
 export interface RequestLimits {

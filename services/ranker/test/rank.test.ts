@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import { rankOrder } from '@recsys/ranker/model';
 import { toRankerInput } from '@recsys/ranker/server';
 import { RetrievalSource } from '@recsys/proto';
@@ -41,7 +40,7 @@ describe('toRankerInput', () => {
   ])('rejects inconsistent requests naming the field (%#)', (mutate, field) => {
     const r = base();
     mutate(r);
-    expect(() => toRankerInput(r, 10)).toThrow(expect.objectContaining({ code: grpc.status.INVALID_ARGUMENT, message: expect.stringContaining(field) }));
+    expect(() => toRankerInput(r, 10)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(field) }));
   });
 
   it('reads item features from one packed float32 block the same as from columns', () => {

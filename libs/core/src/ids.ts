@@ -3,7 +3,7 @@ import { InvalidArgumentError } from './errors';
 /** Longest id (in UTF-8 bytes) the mesh accepts for users and items. */
 export const MAX_ID_BYTES = 128;
 
-/** Throws INVALID_ARGUMENT naming `field` unless `id` is 1..MAX_ID_BYTES bytes. */
+/** Throws InvalidArgumentError naming `field` unless `id` is 1..MAX_ID_BYTES bytes. */
 export function checkId(field: string, id: string): void {
   if (id.length === 0) throw new InvalidArgumentError(field, 'must not be empty');
   if (id.length > MAX_ID_BYTES || Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) {
