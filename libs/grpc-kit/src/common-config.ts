@@ -1,3 +1,4 @@
+import { DEFAULT_ARTIFACT_POLL_MS } from '@recsys/core';
 import { bool, int, optionalStr, port, str } from './config';
 
 /**
@@ -30,5 +31,16 @@ export function commonConfig(defaults: { grpcPort: number; metricsPort: number }
     TLS_KEY_FILE: optionalStr('PEM private key of TLS_CERT_FILE'),
     TLS_CA_FILE: optionalStr('PEM CA bundle: verifies client certificates (mTLS) and, in the gateway, the downstream services'),
     TLS_CLIENT_AUTH: bool(false, 'mutual TLS: require and verify a client certificate signed by TLS_CA_FILE'),
+  };
+}
+
+/**
+ * Variables of the services that serve an artifact (candidate generator, feature store,
+ * ranker): where it is and how often its CURRENT is polled for a hot reload.
+ */
+export function artifactsConfig() {
+  return {
+    ARTIFACTS_DIR: str('artifacts', 'artifact root (with CURRENT) or one version directory'),
+    ARTIFACTS_POLL_MS: int(DEFAULT_ARTIFACT_POLL_MS, 'how often CURRENT is checked for a new artifact version to hot-reload (0 = never)', 0, 600_000),
   };
 }

@@ -1,9 +1,10 @@
-import { commonConfig, int, optionalStr, str } from '@recsys/grpc-kit';
+import { artifactsConfig, commonConfig, int, optionalStr, str } from '@recsys/grpc-kit';
 
 /** Environment variables of the feature store. */
 export const featureStoreConfig = {
   ...commonConfig({ grpcPort: 50053, metricsPort: 9093 }),
-  ARTIFACTS_DIR: str('artifacts', 'artifact root (with CURRENT) or one version directory; the memory backend serves it'),
+  // The memory backend serves the artifact's snapshot and hot-reloads it like the others.
+  ...artifactsConfig(),
   FEATURE_STORE_BACKEND: str('auto', 'memory, redis, or auto (redis when REDIS_URL is set, else memory)', ['auto', 'memory', 'redis']),
   REDIS_URL: optionalStr('Redis URL, e.g. redis://127.0.0.1:6379/0 (enables the redis backend); with REDIS_MODE=cluster a comma-separated list of seed nodes'),
   REDIS_MODE: str('single', 'single (one Redis node) or cluster (Redis Cluster through ioredis Cluster)', ['single', 'cluster']),

@@ -54,6 +54,18 @@ export async function connectRedis(redis: RedisLike): Promise<void> {
   }
 }
 
+/**
+ * Connects a client that is idle (never started, or ended); one that is already
+ * connecting or reconnecting is left to ioredis, which keeps trying by itself, and only
+ * reported. Resolves once it serves commands.
+ *
+ * @throws Error naming the client's state while it is not ready yet
+ */
+export async function ensureConnected(redis: RedisLike): Promise<void> {
+  if (redis.status === 'wait' || redis.status === 'end') await connectRedis(redis);
+  else if (redis.status !== 'ready') throw new Error(`Redis not reachable yet (${redis.status})`);
+}
+
 /** The master nodes to scan (the client itself when single). */
 export function masterNodes(redis: RedisLike): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis];
