@@ -17,10 +17,20 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { ArtifactError, loadArtifacts, readVerifiedFile, type HoldoutFile, type LoadedArtifacts } from '@recsys/core';
+import { loadArtifacts, type LoadedArtifacts } from '@recsys/core';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { GatewayServiceClient } from '@recsys/proto';
-import { evaluateArtifact, formatEvaluation, holdoutTargets, MetricAccumulator, type EvaluationReport, type MethodMetrics, type RowScorer } from '@recsys/offline';
+import {
+  evaluateArtifact,
+  evaluateOnline,
+  formatEvaluation,
+  readHoldout,
+  type EvaluationReport,
+  type MethodMetrics,
+  type OnlineAnswer,
+  type RowScorer,
+} from '@recsys/offline';
+import { rankerSessionOptions } from '@recsys/ranker/model';
 
 const USAGE = `Usage: npm run evaluate -- --artifacts DIR [--online HOST:PORT] [--concurrency N]
 
@@ -28,32 +38,9 @@ const USAGE = `Usage: npm run evaluate -- --artifacts DIR [--online HOST:PORT] [
   --online ADDR      also evaluate through the running gateway at ADDR and compare (4 decimals)
   --concurrency N    parallel Recommend calls with --online (default 8)`;
 
-/** Reads holdout.json of an evaluation artifact. @throws ArtifactError naming the directory when it has none */
-function readHoldout(a: LoadedArtifacts): HoldoutFile {
-  const name = a.manifest.holdout_file;
-  if (a.manifest.history !== 'train' || name === undefined) {
-    throw new ArtifactError(
-      a.dir,
-      `is not an evaluation artifact (history ${a.manifest.history ?? 'all'}, no holdout file); build one with \`npm run artifacts -- ... --history train\``,
-    );
-  }
-  const file = path.join(a.dir, name);
-  try {
-    return JSON.parse(readVerifiedFile(a.dir, a.manifest, name).toString('utf8')) as HoldoutFile;
-  } catch (err) {
-    if (err instanceof ArtifactError) throw err;
-    throw new ArtifactError(file, `malformed JSON: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 /** An onnxruntime scorer with the ranker service's session options, so scores match bit for bit. */
 async function onnxScorer(a: LoadedArtifacts): Promise<{ score: RowScorer; close: () => Promise<void> }> {
-  const session = await ort.InferenceSession.create(a.rankerModel!, {
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const session = await ort.InferenceSession.create(a.rankerModel!, rankerSessionOptions(1));
   const { input, output } = a.manifest.ranker;
   return {
     score: async (x, rows, width) => {
@@ -68,46 +55,16 @@ function progress(label: string): (f: number) => void {
   return (f) => process.stderr.write(`\r${label} ${(100 * f).toFixed(0).padStart(3)}%${f >= 1 ? '\n' : ''}`);
 }
 
-/** Two-stage metrics through the gateway: Recommend(k = 10) for every holdout user. */
-async function evaluateOnline(
-  a: LoadedArtifacts,
-  holdout: HoldoutFile,
-  address: string,
-  concurrency: number,
-): Promise<{ metrics: MethodMetrics; versions: Set<string>; lists: Map<string, string[]> }> {
+/** GatewayService/Recommend (k = 10) at `address`, as evaluateOnline asks for it. */
+function gatewayRecommender(address: string): { recommend: (userId: string) => Promise<OnlineAnswer>; close: () => void } {
   const client = createClient(GatewayServiceClient, address);
-  const targets = holdoutTargets(a, holdout);
-  const users = [...targets.keys()];
-  const lists = new Map<string, string[]>();
-  const versions = new Set<string>();
-  const report = progress('online: Recommend for every user');
-  let next = 0;
-  let done = 0;
-  try {
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < users.length) {
-          const userId = users[next++]!;
-          const res = await callUnary(client.recommend.bind(client), { userId, k: 10, excludeItemIds: [], debug: false }, { deadline: Date.now() + 30_000 });
-          if (res.degradedStages.length > 0) {
-            throw new Error(`user ${userId}: the mesh answered degraded (${res.degradedStages.map((d) => d.reason).join('; ')}); online metrics would not be comparable`);
-          }
-          versions.add(`${res.artifactVersion}/${res.modelVersion}`);
-          lists.set(userId, res.items.map((it) => it.itemId));
-          if (++done % 50 === 0) report(done / users.length);
-        }
-      }),
-    );
-  } finally {
-    client.close();
-  }
-  report(1);
-  const acc = new MetricAccumulator();
-  for (const u of users) {
-    const rows = lists.get(u)!.map((id) => a.itemIndex.get(id) ?? -1);
-    acc.add(rows, targets.get(u)!);
-  }
-  return { metrics: acc.result(a.itemIds.length), versions, lists };
+  return {
+    recommend: async (userId) => {
+      const res = await callUnary(client.recommend.bind(client), { userId, k: 10, excludeItemIds: [], debug: false }, { deadline: Date.now() + 30_000 });
+      return { itemIds: res.items.map((it) => it.itemId), version: `${res.artifactVersion}/${res.modelVersion}`, degraded: res.degradedStages.map((d) => d.reason) };
+    },
+    close: () => client.close(),
+  };
 }
 
 async function main(): Promise<number> {
@@ -155,7 +112,13 @@ async function main(): Promise<number> {
 
   let code = 0;
   if (values.online) {
-    const online = await evaluateOnline(a, holdout, values.online, concurrency);
+    const gateway = gatewayRecommender(values.online);
+    let online: Awaited<ReturnType<typeof evaluateOnline>>;
+    try {
+      online = await evaluateOnline(a, holdout, gateway.recommend, concurrency, progress('online: Recommend for every user'));
+    } finally {
+      gateway.close();
+    }
     const offline = report.results.two_stage!;
     const expected = `${a.manifest.version}/${a.manifest.version}`;
     if ([...online.versions].some((v) => v !== expected)) {

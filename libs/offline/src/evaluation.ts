@@ -6,11 +6,14 @@
  * runs. The model itself is a caller-supplied scorer (onnxruntime in the CLI), so that
  * this module stays pure and testable.
  */
+import * as path from 'node:path';
 import {
+  ArtifactError,
   assembleRankerInput,
   DEFAULT_RETRIEVAL_CONFIG,
   MergedRetriever,
   ndcgAtK,
+  readVerifiedFile,
   recallAtK,
   type HoldoutFile,
   type LoadedArtifacts,
@@ -26,7 +29,7 @@ export interface MethodMetrics {
 }
 
 /** Methods of the table, in print order. */
-export const EVALUATION_METHODS = ['popularity', 'als', 'itemknn', 'merged_retrieval', 'two_stage'] as const;
+const EVALUATION_METHODS = ['popularity', 'als', 'itemknn', 'merged_retrieval', 'two_stage'] as const;
 /** One row of the table. */
 export type EvaluationMethod = (typeof EVALUATION_METHODS)[number];
 
@@ -59,7 +62,7 @@ export function rankPositions(scores: ArrayLike<number>): number[] {
 }
 
 /** Held-out item rows per user id (unknown items dropped: they cannot be recommended or scored). */
-export function holdoutTargets(a: LoadedArtifacts, holdout: HoldoutFile): Map<string, Set<number>> {
+function holdoutTargets(a: LoadedArtifacts, holdout: HoldoutFile): Map<string, Set<number>> {
   const out = new Map<string, Set<number>>();
   for (const [user, items] of Object.entries(holdout.targets)) {
     const rows = new Set<number>();
@@ -73,7 +76,7 @@ export function holdoutTargets(a: LoadedArtifacts, holdout: HoldoutFile): Map<st
 }
 
 /** Accumulates the protocol's averages for one method. */
-export class MetricAccumulator {
+class MetricAccumulator {
   private sums = { r10: 0, n10: 0, r300: 0 };
   private users = 0;
   private readonly covered = new Set<number | string>();
@@ -176,4 +179,76 @@ export function formatEvaluation(results: Partial<Record<string, MethodMetrics>>
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const fmt = (r: string[]): string => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
   return [fmt(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(fmt)].join('\n');
+}
+
+/**
+ * Reads `holdout.json` of an evaluation artifact (built with `--history train`).
+ *
+ * @throws ArtifactError naming the directory when it is not one, or the file when it is malformed
+ */
+export function readHoldout(a: LoadedArtifacts): HoldoutFile {
+  const name = a.manifest.holdout_file;
+  if (a.manifest.history !== 'train' || name === undefined) {
+    throw new ArtifactError(
+      a.dir,
+      `is not an evaluation artifact (history ${a.manifest.history ?? 'all'}, no holdout file); build one with \`npm run artifacts -- ... --history train\``,
+    );
+  }
+  const file = path.join(a.dir, name);
+  try {
+    return JSON.parse(readVerifiedFile(a.dir, a.manifest, name).toString('utf8')) as HoldoutFile;
+  } catch (err) {
+    if (err instanceof ArtifactError) throw err;
+    throw new ArtifactError(file, `malformed JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** One answer of the serving mesh to a k = 10 request, as {@link evaluateOnline} needs it. */
+export interface OnlineAnswer {
+  itemIds: string[];
+  /** `artifact/model` versions that served it. */
+  version: string;
+  /** Reasons of degraded stages (none for a comparable answer). */
+  degraded: string[];
+}
+
+/**
+ * Two-stage metrics of a serving mesh: `recommend` (GatewayService/Recommend with k = 10,
+ * supplied by the caller) for every holdout user, `concurrency` at a time. A degraded
+ * answer stops the run: its metrics would not be comparable with the offline ones.
+ */
+export async function evaluateOnline(
+  a: LoadedArtifacts,
+  holdout: HoldoutFile,
+  recommend: (userId: string) => Promise<OnlineAnswer>,
+  concurrency: number,
+  onProgress: (fraction: number) => void = () => {},
+): Promise<{ metrics: MethodMetrics; versions: Set<string>; lists: Map<string, string[]> }> {
+  const targets = holdoutTargets(a, holdout);
+  const users = [...targets.keys()];
+  const lists = new Map<string, string[]>();
+  const versions = new Set<string>();
+  let next = 0;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < users.length) {
+        const userId = users[next++]!;
+        const res = await recommend(userId);
+        if (res.degraded.length > 0) {
+          throw new Error(`user ${userId}: the mesh answered degraded (${res.degraded.join('; ')}); online metrics would not be comparable`);
+        }
+        versions.add(res.version);
+        lists.set(userId, res.itemIds);
+        if (++done % 50 === 0) onProgress(done / users.length);
+      }
+    }),
+  );
+  onProgress(1);
+  const acc = new MetricAccumulator();
+  for (const u of users) {
+    const rows = lists.get(u)!.map((id) => a.itemIndex.get(id) ?? -1);
+    acc.add(rows, targets.get(u)!);
+  }
+  return { metrics: acc.result(a.itemIds.length), versions, lists };
 }

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadArtifacts, ndcgAtK, recallAtK, type HoldoutFile } from '@recsys/core';
-import { buildArtifacts, evaluateArtifact, formatEvaluation, rankPositions } from '@recsys/offline';
+import { ArtifactError } from '@recsys/core';
+import { buildArtifacts, evaluateArtifact, evaluateOnline, formatEvaluation, rankPositions, readHoldout } from '@recsys/offline';
 
 jest.setTimeout(60_000);
 
@@ -55,5 +56,46 @@ describe('evaluateArtifact', () => {
 
   it('orders like the ranker service: score descending, ties to the lower position, NaN last', () => {
     expect(rankPositions([0.1, NaN, 0.5, 0.5])).toEqual([2, 3, 0, 1]);
+  });
+});
+
+describe('readHoldout and evaluateOnline', () => {
+  const build = (history: 'train' | 'all') =>
+    buildArtifacts({
+      seed: 5,
+      outRoot: path.join(tmp, history),
+      history,
+      synthetic: { users: 60, items: 120, interactions: 1500 },
+      als: { factors: 4, iterations: 2 },
+      ranker: { candidates: 50, mlp: { epochs: 1, minSteps: 50 } },
+    });
+
+  it('reads the holdout of a train artifact and refuses an artifact that has none, naming it', async () => {
+    const a = loadArtifacts((await build('train')).dir);
+    const holdout = readHoldout(a);
+    expect(holdout.part).toBe('test');
+    expect(Object.keys(holdout.targets).length).toBeGreaterThan(0);
+    const all = loadArtifacts((await build('all')).dir);
+    expect(() => readHoldout(all)).toThrow(ArtifactError);
+    expect(() => readHoldout(all)).toThrow(/is not an evaluation artifact \(history all, no holdout file\)/);
+  });
+
+  it('measures what the mesh answers: the offline lists give the offline two-stage metrics; a degraded answer stops it', async () => {
+    const a = loadArtifacts((await build('train')).dir);
+    const holdout = readHoldout(a);
+    const width = a.manifest.ranker.features.length;
+    const col = a.manifest.ranker.features.findIndex((f) => f.name === 'retrieval_rank');
+    const lists = new Map<string, string[]>();
+    const byRank = async (x: Float32Array, rows: number): Promise<Float32Array> => Float32Array.from({ length: rows }, (_, j) => -x[j * width + col]!);
+    const offline = await evaluateArtifact(a, holdout, byRank, undefined, (u, top) => lists.set(u, top));
+    let calls = 0;
+    const online = await evaluateOnline(a, holdout, async (u) => (calls++, { itemIds: lists.get(u) ?? [], version: 'v/v', degraded: [] }), 3);
+    expect(calls).toBe(Object.keys(holdout.targets).length);
+    expect([...online.versions]).toEqual(['v/v']);
+    for (const k of ['recall@10', 'ndcg@10', 'coverage@10'] as const) expect(online.metrics[k]).toBeCloseTo(offline.results.two_stage![k], 12);
+    const first = Object.keys(holdout.targets)[0]!;
+    await expect(
+      evaluateOnline(a, holdout, async (u) => ({ itemIds: [], version: 'v/v', degraded: u === first ? ['ranker unavailable'] : [] }), 1),
+    ).rejects.toThrow(`user ${first}: the mesh answered degraded (ranker unavailable); online metrics would not be comparable`);
   });
 });

@@ -2,6 +2,20 @@ import * as ort from 'onnxruntime-node';
 import { ArtifactError, LoadedArtifacts, RankerFeature, assembleRankerInput, viewDefaults } from '@recsys/core';
 import type { RankerInput } from '@recsys/core';
 
+/**
+ * The onnxruntime session options the ranker scores with; `npm run evaluate` uses the same
+ * ones, so offline and served scores agree bit for bit.
+ */
+export function rankerSessionOptions(threads: number): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
 /** Scores of a candidate list, one per candidate, in candidate order. */
 export type Scores = Float32Array;
 
@@ -32,13 +46,7 @@ export class RankerModel {
     if (!artifacts.rankerModel) throw new ArtifactError(file, 'model was not loaded');
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(artifacts.rankerModel, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-      });
+      session = await ort.InferenceSession.create(artifacts.rankerModel, rankerSessionOptions(threads));
     } catch (err) {
       throw new ArtifactError(file, `onnxruntime cannot load the model: ${(err as Error).message}`, { cause: err });
     }
