@@ -61,7 +61,7 @@ export function parseDockerfile(text: string): Stage[] {
 }
 
 /** The JSON-array form of ENTRYPOINT/CMD (the exec form; the shell form is refused). */
-export function execForm(ins: Instruction): string[] {
+function execForm(ins: Instruction): string[] {
   const json = ins.text.slice(ins.text.indexOf(ins.args[0] ?? '['));
   const value = JSON.parse(json) as unknown;
   if (!Array.isArray(value)) throw new Error(`Dockerfile: ${ins.text} is not in exec form`);

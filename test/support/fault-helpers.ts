@@ -12,7 +12,7 @@ import { GatewayServiceClient, RecommendRequest, RecommendResponse, Stage } from
 import { recommendOn } from './mesh';
 
 /** True under `npm run chaos` (CHAOS_FULL=1): longer runs, more load, more requests. */
-export const CHAOS_FULL = process.env.CHAOS_FULL === '1';
+const CHAOS_FULL = process.env.CHAOS_FULL === '1';
 
 /** `short` in `npm test`, `full` in `npm run chaos`. */
 export function scale<T>(short: T, full: T): T {
@@ -37,7 +37,7 @@ export interface Outcome {
 }
 
 /** Status code name for messages. */
-export const codeName = (c: grpc.status): string => grpc.status[c] ?? String(c);
+const codeName = (c: grpc.status): string => grpc.status[c] ?? String(c);
 
 /** Counts outcomes by status name, e.g. `{ OK: 120, RESOURCE_EXHAUSTED: 30 }`. */
 export function countCodes(outcomes: readonly Outcome[]): Record<string, number> {
@@ -50,7 +50,7 @@ export function countCodes(outcomes: readonly Outcome[]): Record<string, number>
  * Runs `concurrency` workers, each calling `call` back to back, until `stop()` returns
  * true (checked before each call). Never throws: every call's result is an Outcome.
  */
-export async function closedLoop(
+async function closedLoop(
   concurrency: number,
   call: (worker: number, n: number) => Promise<RecommendResponse | unknown>,
   stop: () => boolean,

@@ -40,7 +40,7 @@ export interface ProbeResult {
 }
 
 /** The project's independent reflection client (Python gRPC C-core, not grpc-js). */
-export const PROBE = path.join(REPO_ROOT, 'tools', 'grpc_probe.py');
+const PROBE = path.join(REPO_ROOT, 'tools', 'grpc_probe.py');
 
 /**
  * Runs `tools/grpc_probe.py --strict ADDRESS ...args` (as grpcurl would see the server:

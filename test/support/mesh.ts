@@ -10,7 +10,7 @@ import { GatewayServiceClient, type RecommendRequest, type RecommendResponse } f
 import { testArtifactsRoot } from './helpers';
 
 /** A user of the synthetic test artifact with a history (the README's example user). */
-export const EXAMPLE_USER = '1';
+const EXAMPLE_USER = '1';
 
 /**
  * GatewayService/Recommend with an explicit client deadline (default 5 s); unset fields

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeConfig } from '@recsys/grpc-kit';
+import { REPO_ROOT } from '@recsys/local';
 import { SERVICE_CONFIGS } from '../support/service-configs';
 
 /** The README's configuration table, generated from the specs. */
@@ -29,7 +30,7 @@ const END = '<!-- config-table:end -->';
 
 describe('README configuration table', () => {
   it('lists exactly the variables the services read, with their defaults', () => {
-    const readmePath = path.resolve(__dirname, '..', '..', 'README.md');
+    const readmePath = path.join(REPO_ROOT, 'README.md');
     const readme = fs.readFileSync(readmePath, 'utf8');
     const start = readme.indexOf(START);
     const end = readme.indexOf(END);

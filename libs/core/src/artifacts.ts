@@ -51,7 +51,7 @@ export type ArtifactPart =
   | 'ranker';
 
 /** Every {@link ArtifactPart}: what `loadArtifacts(dir)` loads by default. */
-export const ALL_ARTIFACT_PARTS: readonly ArtifactPart[] = [
+const ALL_ARTIFACT_PARTS: readonly ArtifactPart[] = [
   'itemIds',
   'userIds',
   'itemEmbeddings',

@@ -132,7 +132,7 @@ export function parseRankerSpec(value: unknown): RankerFeature[] {
 }
 
 /** The view features a ranker feature reads, as [view, feature name] pairs. */
-export function referencedViewFeatures(f: RankerFeature): Array<['user' | 'item', string]> {
+function referencedViewFeatures(f: RankerFeature): Array<['user' | 'item', string]> {
   switch (f.kind) {
     case 'user':
       return [['user', f.feature]];
@@ -187,7 +187,7 @@ function canonical(value: unknown): unknown {
 }
 
 /** Canonical JSON of a spec (object keys sorted), for hashing or comparing specs. */
-export function canonicalSpecJson(spec: readonly RankerFeature[]): string {
+function canonicalSpecJson(spec: readonly RankerFeature[]): string {
   return JSON.stringify(canonical(spec));
 }
 

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from './errors';
 
 /** Longest id (in UTF-8 bytes) the mesh accepts for users and items. */
-export const MAX_ID_BYTES = 128;
+const MAX_ID_BYTES = 128;
 
 /** Throws InvalidArgumentError naming `field` unless `id` is 1..MAX_ID_BYTES bytes. */
 export function checkId(field: string, id: string): void {

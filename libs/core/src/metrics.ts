@@ -4,7 +4,7 @@
 
 /**
  * Recall@k of one ranked list: |top-k ∩ relevant| divided by `min(k, |relevant|)`
- * (`denominator: 'capped'`, EVALUATION.md's Recall@10) or by `|relevant|`
+ * (`denominator: 'capped'`, docs/EVALUATION.md's Recall@10) or by `|relevant|`
  * (`denominator: 'all'`, its Recall@300). 0 when nothing is relevant.
  */
 export function recallAtK<T>(ranked: ArrayLike<T>, relevant: ReadonlySet<T>, k: number, denominator: 'capped' | 'all' = 'capped'): number {

@@ -141,7 +141,7 @@ export interface MergedCandidates {
  */
 export class MergedRetriever {
   private readonly popularOrder: Int32Array;
-  /** Items without interactions: never candidates (EVALUATION.md's candidate rule). */
+  /** Items without interactions: never candidates (docs/EVALUATION.md's candidate rule). */
   private readonly ineligible: Set<number>;
 
   constructor(readonly data: RetrievalData) {

@@ -12,14 +12,14 @@ export interface ClientOptions {
  * comma-separated list becomes a static `ipv4:`/`ipv6:` list that round_robin spreads
  * calls over; `dns:` names resolve to every A record, also balanced round-robin.
  */
-export function toTarget(address: string): string {
+function toTarget(address: string): string {
   const parts = address.split(',').map((p) => p.trim()).filter(Boolean);
   if (parts.length <= 1) return address.trim();
   return `ipv4:${parts.join(',')}`;
 }
 
 /**
- * The gRPC service config every mesh client uses (exported for docs and tests):
+ * The gRPC service config every mesh client uses:
  * - round_robin over every resolved address, wrapped in outlier detection: a replica whose
  *   calls mostly fail or time out (≥ 50 % of ≥ 10 calls in a 1 s interval) is ejected for
  *   5 s and up, while at least half the replicas stay in rotation;
@@ -31,7 +31,7 @@ export function toTarget(address: string): string {
  *   stops retries once failures clearly outnumber successes, so a dead service is not hit
  *   with three times the traffic.
  */
-export const MESH_SERVICE_CONFIG = {
+const MESH_SERVICE_CONFIG = {
   loadBalancingConfig: [
     {
       outlier_detection: {
@@ -129,9 +129,4 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
     const onAbort = (): void => call.cancel();
     options.signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/** Resolves when the client's channel is READY, or rejects at `deadline`. */
-export function waitForReady(client: grpc.Client, deadline: number): Promise<void> {
-  return new Promise((resolve, reject) => client.waitForReady(deadline, (err) => (err ? reject(err) : resolve())));
 }

@@ -12,17 +12,6 @@ const GRPC_STATUS: Readonly<Record<ErrorCode, Status>> = {
   CANCELLED: Status.CANCELLED,
 };
 
-/** The shape of a gRPC error as grpc-js clients produce it. */
-export interface GrpcCallError extends Error {
-  code: Status;
-  details: string;
-}
-
-/** True when `err` is an error returned by a grpc-js client call. */
-export function isGrpcCallError(err: unknown): err is GrpcCallError {
-  return err instanceof Error && typeof (err as Partial<GrpcCallError>).code === 'number' && 'details' in err;
-}
-
 /**
  * The error boundary: what the server sends to the caller for a thrown value. A
  * {@link DomainError} (from @recsys/core) keeps its message under the gRPC status of its

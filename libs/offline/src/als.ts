@@ -42,8 +42,8 @@ export interface AlsProgress {
   loss?: number;
 }
 
-/** Defaults of {@link trainAls}: the EVALUATION.md default configuration. */
-export const DEFAULT_ALS_OPTIONS: Readonly<AlsOptions> = {
+/** Defaults of {@link trainAls}: the docs/EVALUATION.md default configuration. */
+const DEFAULT_ALS_OPTIONS: Readonly<AlsOptions> = {
   factors: 64,
   alpha: 20,
   lambda: 0.05,

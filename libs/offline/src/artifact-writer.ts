@@ -25,9 +25,9 @@ import {
 } from '@recsys/core';
 
 /** File name of the covisitation neighbour lists in an artifact. */
-export const NEIGHBORS_FILE = 'item_neighbors.bin';
+const NEIGHBORS_FILE = 'item_neighbors.bin';
 /** File name of the held-out test items of an evaluation artifact. */
-export const HOLDOUT_FILE = 'holdout.json';
+const HOLDOUT_FILE = 'holdout.json';
 
 /** Everything an artifact holds, in memory. */
 export interface ArtifactContent {
@@ -119,7 +119,7 @@ export function artifactVersion(dataset: string, files: Record<string, { sha256:
  * @throws RangeError / FeatureSpecError when the content is inconsistent, so that nothing a
  *   reader would reject is ever written
  */
-export function serializeArtifact(content: ArtifactContent): SerializedArtifact {
+function serializeArtifact(content: ArtifactContent): SerializedArtifact {
   const nItems = content.itemIds.length;
   const nUsers = content.userIds.length;
   if (new Set(content.itemIds).size !== nItems) throw new RangeError('artifact: item ids are not unique');

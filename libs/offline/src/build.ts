@@ -101,7 +101,7 @@ export interface BuildSummary {
   files: Record<string, number>;
   totalBytes: number;
   metrics: Record<string, number>;
-  /** Split fingerprints (MovieLens: integer ids), to match runs with EVALUATION.md. */
+  /** Split fingerprints (MovieLens: integer ids), to match runs with docs/EVALUATION.md. */
   split?: HoldoutFile['split'];
   /** History the served parts come from. */
   history: 'train' | 'all';
@@ -113,19 +113,19 @@ export interface BuildSummary {
 }
 
 /** ALS settings used for the synthetic dataset: small enough to build in seconds. */
-export const SYNTHETIC_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alpha: 20, lambda: 0.05, iterations: 15 };
+const SYNTHETIC_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alpha: 20, lambda: 0.05, iterations: 15 };
 
 /**
- * ALS settings used for MovieLens: f = 32, α = 5, the best of EVALUATION.md's 9-point grid
+ * ALS settings used for MovieLens: f = 32, α = 5, the best of docs/EVALUATION.md's 9-point grid
  * by validation (never chosen on test).
  */
-export const MOVIELENS_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alpha: 5, lambda: 0.05, iterations: 15 };
+const MOVIELENS_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alpha: 5, lambda: 0.05, iterations: 15 };
 
 /**
  * Ranker settings used for MovieLens, chosen by NDCG@10 of held-out validation users
  * (a small grid over negatives per user, hidden layers and epochs; see README, Quality).
  */
-export const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { negativesPerUser: 100, mlp: { hidden: [32], epochs: 20 }, refit: true };
+const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { negativesPerUser: 100, mlp: { hidden: [32], epochs: 20 }, refit: true };
 
 function loadDataset(name: DatasetName, seed: number, options: BuildOptions): Dataset {
   switch (name) {

@@ -43,7 +43,7 @@ export interface MlpTrainOptions {
 }
 
 /** Defaults of {@link trainBinaryMlp}. */
-export const DEFAULT_MLP_OPTIONS: Readonly<MlpTrainOptions> = {
+const DEFAULT_MLP_OPTIONS: Readonly<MlpTrainOptions> = {
   hidden: [16],
   epochs: 8,
   minSteps: 1000,

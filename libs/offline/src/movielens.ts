@@ -30,7 +30,7 @@ export class DatasetFormatError extends Error {
 }
 
 /** The 19 genres of ml-100k's `u.genre`, in flag order. */
-export const ML100K_GENRES: readonly string[] = [
+const ML100K_GENRES: readonly string[] = [
   'unknown',
   'Action',
   'Adventure',

@@ -8,9 +8,9 @@ import { onnx } from 'onnx-proto';
 import type { Activation, Mlp } from './mlp';
 
 /** ONNX operator set the exported graphs use. */
-export const ONNX_OPSET = 13;
+const ONNX_OPSET = 13;
 /** ONNX IR version written into the model (IR 7 is the minimum for opset 13). */
-export const ONNX_IR_VERSION = 7;
+const ONNX_IR_VERSION = 7;
 
 /** Options of {@link exportMlpToOnnx}. */
 export interface OnnxMlpExportOptions {

@@ -33,7 +33,7 @@ import {
 import { createRng } from './random';
 
 /**
- * The default ranker inputs (EVALUATION.md's feature table, named for serving, plus the
+ * The default ranker inputs (docs/EVALUATION.md's feature table, named for serving, plus the
  * per-source retrieval scores): ALS score, ItemKNN score, fused retrieval score and rank
  * in the merged candidate list, item popularity and mean rating, user activity and mean
  * rating, user–item genre overlap, release year, and days between the user's and the
@@ -89,7 +89,7 @@ export interface RetrievalModels {
 }
 
 /** The core retriever over in-memory models, with popularity counted from `history`. */
-export function retrieverFor(models: RetrievalModels, history: History): MergedRetriever {
+function retrieverFor(models: RetrievalModels, history: History): MergedRetriever {
   const pop = new Float32Array(history.nItems);
   for (const i of history.items) pop[i]!++;
   return new MergedRetriever({
@@ -118,7 +118,7 @@ export function recentItems(history: History, u: number): number[] {
 
 /**
  * Merged top-`k` candidates for each user, excluding the user's own history items and
- * items without any interaction in `history` (EVALUATION.md's candidate rule).
+ * items without any interaction in `history` (docs/EVALUATION.md's candidate rule).
  */
 export function retrieveCandidates(models: RetrievalModels, history: History, users: readonly number[], k: number, only?: readonly RetrievalSource[]): CandidateList[] {
   const retriever = retrieverFor(models, history);
@@ -163,7 +163,7 @@ export function rerank(scores: ArrayLike<number>): number[] {
 
 /** Options of {@link trainRanker}. */
 export interface RankerTrainOptions {
-  /** Candidates per user (EVALUATION.md: 300). */
+  /** Candidates per user (docs/EVALUATION.md: 300). */
   candidates: number;
   /** Negative rows sampled per training user (all positives are kept). Default 50. */
   negativesPerUser: number;
@@ -182,7 +182,7 @@ export interface RankerTrainOptions {
 }
 
 /** Defaults of {@link trainRanker}. */
-export const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
+const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
   candidates: 300,
   negativesPerUser: 50,
   holdoutFraction: 0.2,

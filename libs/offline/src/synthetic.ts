@@ -56,7 +56,7 @@ export interface SyntheticOptions {
 }
 
 /** Defaults of {@link generateSynthetic}: ~100k interactions, builds in seconds. */
-export const DEFAULT_SYNTHETIC_OPTIONS: Readonly<SyntheticOptions> = {
+const DEFAULT_SYNTHETIC_OPTIONS: Readonly<SyntheticOptions> = {
   seed: 42,
   users: 2000,
   items: 3000,

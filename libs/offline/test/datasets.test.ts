@@ -61,7 +61,7 @@ describe('splitByUser', () => {
     return { fit: count(PART_CODE.fit), val: count(PART_CODE.val), test: count(PART_CODE.test) };
   };
 
-  it('follows the integer rules of EVALUATION.md', () => {
+  it('follows the integer rules of docs/EVALUATION.md', () => {
     expect(parts(4)).toEqual({ fit: 4, val: 0, test: 0 });
     // n = 5: test 1, n_tr = 4 < 5 → no val.
     expect(parts(5)).toEqual({ fit: 4, val: 0, test: 1 });

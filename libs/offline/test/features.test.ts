@@ -21,7 +21,7 @@ describe('computeFeatures', () => {
   const item = (i: number, name: string): number => snap.itemFeatures[i * snap.views.item.features.length + featureColumn(snap.views.item, name)]!;
   const user = (u: number, name: string): number => snap.userFeatures[u * snap.views.user.features.length + featureColumn(snap.views.user, name)]!;
 
-  it('declares the views with EVALUATION.md features and genre_k columns', () => {
+  it('declares the views with docs/EVALUATION.md features and genre_k columns', () => {
     expect(snap.views.item.features.map((f) => f.name)).toEqual(['item_log_pop', 'item_mean_rating', 'item_year', 'item_last_ts_days', 'genre_0', 'genre_1']);
     expect(snap.views.user.features.map((f) => f.name)).toEqual(['user_activity', 'user_mean_rating', 'user_last_ts_days', 'genre_0', 'genre_1']);
     expect(snap.itemFeatures).toHaveLength(3 * 6);

@@ -2,8 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-
-const root = path.resolve(__dirname, '..', '..', '..');
+import { REPO_ROOT as root } from '@recsys/local';
 const buf = path.join(root, 'node_modules', '.bin', 'buf');
 
 function listFiles(dir: string): string[] {

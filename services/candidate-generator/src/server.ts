@@ -9,7 +9,7 @@ export interface CandidateGeneratorLimits {
 }
 
 /** Checks a request; throws InvalidArgumentError naming the first bad field. */
-export function validateGenerateCandidates(req: GenerateCandidatesRequest, limits: CandidateGeneratorLimits): void {
+function validateGenerateCandidates(req: GenerateCandidatesRequest, limits: CandidateGeneratorLimits): void {
   checkId('user_id', req.userId);
   if (req.numCandidates < 0 || req.numCandidates > limits.maxNumCandidates) {
     throw new InvalidArgumentError('num_candidates', `must be between 0 and ${limits.maxNumCandidates}, got ${req.numCandidates}`);

@@ -135,7 +135,7 @@ export async function materialize(redis: RedisLike, keys: RedisKeys, artifacts: 
 }
 
 /** Deletes versions other than `keep` that were retired, or left loading, more than `graceMs` ago. */
-export async function collectGarbage(redis: RedisLike, keys: RedisKeys, keep: readonly (string | undefined)[], graceMs: number): Promise<{ versions: string[]; keys: number }> {
+async function collectGarbage(redis: RedisLike, keys: RedisKeys, keep: readonly (string | undefined)[], graceMs: number): Promise<{ versions: string[]; keys: number }> {
   const all = await redis.hgetall(keys.versions());
   const current = await redis.get(keys.current());
   const deleted: string[] = [];
@@ -152,7 +152,7 @@ export async function collectGarbage(redis: RedisLike, keys: RedisKeys, keep: re
 }
 
 /** Deletes every key of a version (SCAN on each master, UNLINK per key: keys differ in slot). */
-export async function deleteVersion(redis: RedisLike, keys: RedisKeys, version: string): Promise<number> {
+async function deleteVersion(redis: RedisLike, keys: RedisKeys, version: string): Promise<number> {
   let removed = 0;
   for (const node of masterNodes(redis)) {
     let cursor = '0';

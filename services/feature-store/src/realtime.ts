@@ -54,7 +54,7 @@ export interface IngestResult {
 }
 
 /** Largest IngestEvents batch. */
-export const MAX_EVENTS_PER_BATCH = 10_000;
+const MAX_EVENTS_PER_BATCH = 10_000;
 const EVENT_TYPE = /^[a-z][a-z0-9_]{0,31}$/;
 
 /**

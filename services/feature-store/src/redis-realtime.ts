@@ -51,7 +51,7 @@ return {applied, dup}
 `;
 
 /** Registers the ingest script on a client as `recsysIngest` (EVALSHA, loaded on demand). */
-export function defineIngestScript(redis: RedisLike): void {
+function defineIngestScript(redis: RedisLike): void {
   if (!('recsysIngest' in redis)) redis.defineCommand('recsysIngest', { numberOfKeys: 5, lua: INGEST_SCRIPT });
 }
 

@@ -5,7 +5,7 @@ import type { FeatureBackend, FeatureRead } from './backend';
 import { validateEvents } from './realtime';
 
 /** Largest batch a GetOnlineFeatures call may read. */
-export const MAX_ENTITIES_PER_READ = 10_000;
+const MAX_ENTITIES_PER_READ = 10_000;
 
 /**
  * Converts a backend read to the wire's columnar batch: a repeated float per column, or

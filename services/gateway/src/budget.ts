@@ -1,7 +1,7 @@
 import { Stage } from '@recsys/proto';
 
 /** Share of the request's time budget each stage may use, before carry-over. */
-export const STAGE_SHARES: Readonly<Record<'context' | 'candidates' | 'features' | 'ranking', number>> = {
+const STAGE_SHARES: Readonly<Record<'context' | 'candidates' | 'features' | 'ranking', number>> = {
   context: 0.15,
   candidates: 0.3,
   features: 0.2,

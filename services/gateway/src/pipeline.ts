@@ -26,7 +26,7 @@ function describeError(err: unknown): string {
 }
 
 /**
- * Runs the chain of DESIGN.md for one request: user context → candidates → item
+ * Runs the chain of docs/DESIGN.md for one request: user context → candidates → item
  * features → ranking → business rules. Each stage runs under its share of the deadline;
  * a stage that fails or runs out of time degrades (listed in the response) unless no
  * useful answer is left, in which case the call fails UNAVAILABLE.

@@ -1,5 +1,5 @@
 /** How long a replaced model stays open for requests that picked it up before the swap. */
-export const RETIRED_MODEL_GRACE_MS = 30_000;
+const RETIRED_MODEL_GRACE_MS = 30_000;
 
 /** What the slot holds: anything that can be closed (a RankerModel). */
 export interface Closable {
