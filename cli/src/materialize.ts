@@ -13,6 +13,24 @@ import { DEFAULT_BUCKETS, MaterializeProgress, materialize } from '@recsys/featu
 import { connectRedis, createRedisClient } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
 
+const USAGE = `Usage: npm run materialize -- [--artifacts DIR] [--redis URL] [--cluster] [--prefix P] [--version V]
+  [--buckets N] [--user-ttl-seconds S] [--item-ttl-seconds S] [--grace-seconds S] [--batch-size N]
+
+Loads the artifact's feature snapshot into Redis under a new version namespace, switches
+the live pointer to it, and deletes the replaced version after the grace period.
+
+  --artifacts DIR         artifact root (with CURRENT) or version directory (default: ARTIFACTS_DIR or artifacts)
+  --redis URL             Redis URL, or with --cluster a comma-separated list of seed nodes (default: REDIS_URL)
+  --cluster               Redis Cluster (default: REDIS_MODE=cluster)
+  --prefix P              key prefix (default: REDIS_KEY_PREFIX or recsys)
+  --version V             namespace name (default: the artifact version)
+  --buckets N             hash-tag buckets per view (default ${DEFAULT_BUCKETS})
+  --user-ttl-seconds S    TTL of user entities, 0 = never expire (default 0)
+  --item-ttl-seconds S    TTL of item entities, 0 = never expire (default 0)
+  --grace-seconds S       how long the replaced version stays before it is deleted (default 30)
+  --batch-size N          keys per write batch (default 1000)
+  -h, --help              show this help`;
+
 function intOption(name: string, raw: string, min: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${raw}"`);
@@ -32,9 +50,14 @@ async function main(): Promise<void> {
       'item-ttl-seconds': { type: 'string', default: '0' },
       'grace-seconds': { type: 'string', default: '30' },
       'batch-size': { type: 'string', default: '1000' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   if (!values.redis) throw new Error('--redis (or REDIS_URL) is required, e.g. --redis redis://127.0.0.1:6379');
   const buckets = intOption('buckets', values.buckets, 1);
   const ttlSeconds = { user: intOption('user-ttl-seconds', values['user-ttl-seconds'], 0), item: intOption('item-ttl-seconds', values['item-ttl-seconds'], 0) };

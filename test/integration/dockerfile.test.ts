@@ -5,7 +5,7 @@
  * command must bring services to SERVING. What the replay cannot show — the base image,
  * the user switch — is checked by reading the file.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -95,6 +95,18 @@ describe('Dockerfile', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(code).toBe(0);
   }, 180_000);
+
+  it('ships the materialize command the Kubernetes Job runs, and it starts', () => {
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, ['cli/dist/materialize.js', ...args], { cwd: replay.finalDir, env: { PATH: process.env.PATH ?? '', ...replay.env }, encoding: 'utf8', timeout: 60_000 });
+    const help = run(['--help']);
+    expect({ status: help.status, stderr: help.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^Usage: npm run materialize/);
+    // Without a Redis URL it names what is missing instead of crashing on a missing module.
+    const bare = run([]);
+    expect(bare.status).toBe(1);
+    expect(bare.stderr).toMatch(/^materialize: --redis \(or REDIS_URL\) is required/);
+  });
 
   it('the ranker, chosen by its command, loads the ONNX model from ARTIFACTS_DIR and reaches SERVING', async () => {
     const { child } = await startFromImage(['services/ranker/dist/main.js'], { ARTIFACTS_DIR: testArtifactsRoot() });

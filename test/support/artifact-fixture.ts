@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ArtifactManifest, RankerFeature } from '@recsys/core';
+import { float32LEBytes, type ArtifactManifest, type RankerFeature } from '@recsys/core';
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -38,11 +38,7 @@ export const FIXTURE_SPEC: RankerFeature[] = [
   { name: 'act', kind: 'user', feature: 'user_activity' },
 ];
 
-function f32(values: number[]): Buffer {
-  const b = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => b.writeFloatLE(v, i * 4));
-  return b;
-}
+const f32 = (values: number[]): Buffer => float32LEBytes(values);
 
 /** Writes `files` plus a manifest listing their hashes; returns the manifest. */
 export function writeVersionDir(dir: string, files: Record<string, Buffer>, manifestOverrides: Partial<ArtifactManifest> = {}): ArtifactManifest {
