@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeConfig } from '@recsys/grpc-kit';
-import { SERVICE_CONFIGS } from './service-configs';
+import { SERVICE_CONFIGS } from '../support/service-configs';
 
 /** The README's configuration table, generated from the specs. */
 function configTable(): string {
