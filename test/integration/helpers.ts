@@ -5,9 +5,6 @@ import { REPO_ROOT } from '@recsys/local';
 
 const execFileP = promisify(execFile);
 
-/** The shared folder beside the repository (datasets, tools, bench workload). */
-export const SHARED_DIR = process.env.RECSYS_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared');
-
 /** Artifact root built once per test run by global-setup.ts. */
 export function testArtifactsRoot(): string {
   const dir = process.env.RECSYS_TEST_ARTIFACTS;
@@ -39,11 +36,11 @@ export interface ProbeResult {
 }
 
 /**
- * Runs the independent reflection client `shared/tools/grpc_probe.py --strict` (Python
+ * Runs the project's independent reflection client `tools/grpc_probe.py --strict` (Python
  * gRPC C-core, as grpcurl would see the server) and returns its exit code and output.
  */
 export async function probe(address: string, ...args: string[]): Promise<ProbeResult> {
-  const tool = path.join(SHARED_DIR, 'tools', 'grpc_probe.py');
+  const tool = path.join(REPO_ROOT, 'tools', 'grpc_probe.py');
   try {
     const { stdout, stderr } = await execFileP('/usr/bin/python3', [tool, '--strict', address, ...args], { timeout: 30_000 });
     return { code: 0, stdout, stderr };
