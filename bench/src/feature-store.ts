@@ -20,10 +20,10 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { Redis } from 'ioredis';
-import { DEFAULT_BUCKETS, materialize } from '../services/feature-store/src/materialize';
-import { RedisBackend } from '../services/feature-store/src/redis-backend';
-import { connectRedis, createRedisClient } from '../services/feature-store/src/redis-client';
-import { RedisKeys } from '../services/feature-store/src/redis-keys';
+import { DEFAULT_BUCKETS, materialize } from '@recsys/feature-store/dist/materialize';
+import { RedisBackend } from '@recsys/feature-store/dist/redis-backend';
+import { connectRedis, createRedisClient } from '@recsys/feature-store/dist/redis-client';
+import { RedisKeys } from '@recsys/feature-store/dist/redis-keys';
 import { REPO_ROOT, startRedis } from '@recsys/local';
 
 function percentiles(ms: number[]): string {
