@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     '',
     'Try it:',
     `  grpcurl -plaintext -d '{"user_id":"${exampleUser}","k":10}' ${gw} recsys.v1.GatewayService/Recommend`,
-    `  /usr/bin/python3 ../shared/tools/grpc_probe.py ${gw} call recsys.v1.GatewayService/Recommend '{"userId":"${exampleUser}","k":10}'`,
+    `  /usr/bin/python3 tools/grpc_probe.py ${gw} call recsys.v1.GatewayService/Recommend '{"userId":"${exampleUser}","k":10}'`,
     `  npm run recommend -- --user ${exampleUser} --addr ${gw}`,
     '',
     'Ctrl-C stops all four services.',
