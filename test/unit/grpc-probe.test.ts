@@ -17,9 +17,9 @@ import {
   type FileDescriptorProto,
 } from '@bufbuild/protobuf/wkt';
 import * as grpc from '@grpc/grpc-js';
-import { DescriptorIndex, addReflection } from '@recsys/grpc-kit';
+import { DescriptorIndex, addReflection, answerReflection } from '@recsys/grpc-kit';
 import { REPO_ROOT } from '@recsys/local';
-import { DESCRIPTOR_SET_PATH } from '@recsys/proto';
+import { DESCRIPTOR_SET_PATH, reflectionV1alpha } from '@recsys/proto';
 
 const execFileP = promisify(execFile);
 const PROBE = path.join(REPO_ROOT, 'tools', 'grpc_probe.py');
@@ -90,11 +90,25 @@ const PROBE_SERVICE: grpc.ServiceDefinition = {
   Echo: { path: '/probe.v1.ProbeService/Echo', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
 };
 
-/** A server on 127.0.0.1:0 with reflection over `files` and an Echo that returns the request bytes. */
-async function serve(files: FileDescriptorProto[]): Promise<{ address: string; close: () => Promise<void> }> {
+/**
+ * A server on 127.0.0.1:0 with reflection over `files` (the kit's v1 and v1alpha, or
+ * v1alpha alone as older servers have it) and an Echo that returns the request bytes.
+ */
+async function serve(files: FileDescriptorProto[], only?: 'v1alpha'): Promise<{ address: string; close: () => Promise<void> }> {
   const set = toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: files }));
   const server = new grpc.Server();
-  addReflection(server, new DescriptorIndex(set), ['probe.v1.ProbeService']);
+  const index = new DescriptorIndex(set);
+  if (only === 'v1alpha') {
+    const names = ['probe.v1.ProbeService', 'grpc.reflection.v1alpha.ServerReflection'];
+    server.addService(reflectionV1alpha.ServerReflectionService, {
+      serverReflectionInfo: (call: grpc.ServerDuplexStream<reflectionV1alpha.ServerReflectionRequest, reflectionV1alpha.ServerReflectionResponse>) => {
+        call.on('data', (req: reflectionV1alpha.ServerReflectionRequest) => call.write(answerReflection(index, names, req)));
+        call.on('end', () => call.end());
+      },
+    });
+  } else {
+    addReflection(server, index, ['probe.v1.ProbeService']);
+  }
   server.addService(PROBE_SERVICE, { Echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -176,7 +190,7 @@ describe('grpc_probe.py --strict on correct descriptors', () => {
     expect(kind.stdout).toContain('enum Kind {');
   });
 
-  it('calls with JSON and prints the answer in protobuf JSON (int64 as a string, durations as "1.5s")', async () => {
+  it('calls with JSON and prints the answer in protobuf JSON (int64 as a string, a duration as "1.500s")', async () => {
     const request = { counts: { a: 1, b: 2 }, nickname: 'x', number: '9007199254740993', wait: '1.500s', kind: 'KIND_A' };
     const res = await probe('--strict', server.address, 'call', 'probe.v1.ProbeService/Echo', JSON.stringify(request));
     expect(res.stderr).toBe('');
@@ -201,9 +215,21 @@ describe('grpc_probe.py --strict on correct descriptors', () => {
     expect(res.stderr).toBe('ERROR:\n  Code: NOT_FOUND\n  Message: symbol probe.v1.Nothing not found\n');
   });
 
-  it('speaks v1alpha when asked', async () => {
+  it('speaks v1alpha when asked, and falls back to it by itself when v1 is UNIMPLEMENTED', async () => {
     const res = await probe('--strict', '--reflection', 'v1alpha', server.address, 'describe', 'probe.v1.Sample');
     expect(res.code).toBe(0);
+    const old = await serve([...builtFiles(), probeFile()], 'v1alpha');
+    try {
+      const auto = await probe('--strict', '-v', old.address, 'call', 'probe.v1.ProbeService/Echo', '{"text":"hi"}');
+      expect(auto).toMatchObject({ code: 0 });
+      expect(JSON.parse(auto.stdout)).toEqual({ text: 'hi' });
+      expect(auto.stderr).toContain('grpc.reflection.v1 is UNIMPLEMENTED; trying v1alpha');
+      const v1 = await probe('--strict', '--reflection', 'v1', old.address, 'list');
+      expect(v1.code).toBe(1);
+      expect(v1.stderr).toContain('Code: UNIMPLEMENTED');
+    } finally {
+      await old.close();
+    }
   });
 });
 
