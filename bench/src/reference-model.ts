@@ -17,24 +17,10 @@
  * logit and the score. A serving path in float32 (onnxruntime's MatMul) differs from this
  * by float rounding only, far below the 6 decimals the comparison keeps.
  */
-import type { ReferenceAnswer } from './workload';
+import type { ReferenceAnswer, Workload } from './workload';
 
-/** What the reference needs of a workload: the arrays, row-major, and their widths. */
-export interface ReferenceInputs {
-  items: number;
-  users: number;
-  embeddingDim: number;
-  featureWidth: number;
-  itemEmb: Float32Array;
-  userEmb: Float32Array;
-  itemFeat: Float32Array;
-  userFeat: Float32Array;
-  /** (2·featureWidth + 2) × hidden, row-major: x·W1. */
-  w1: Float32Array;
-  b1: Float32Array;
-  w2: Float32Array;
-  b2: Float32Array;
-}
+/** What the reference needs of a workload: the arrays (row-major; W1 is inputs × hidden, x·W1) and their widths. */
+export type ReferenceInputs = Pick<Workload, 'items' | 'users' | 'embeddingDim' | 'featureWidth' | 'itemEmb' | 'userEmb' | 'itemFeat' | 'userFeat' | 'w1' | 'b1' | 'w2' | 'b2'>;
 
 /** Candidates retrieved, and final items returned, per request of the standard workload. */
 export const RETRIEVED = 300;
