@@ -17,7 +17,7 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 # onnxruntime-node's install script would download CUDA libraries; the CPU build ships in the package.
 ENV ONNXRUNTIME_NODE_INSTALL=skip
-COPY package.json package-lock.json .npmrc tsconfig.base.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY libs ./libs
 COPY services ./services
 COPY deploy/local ./deploy/local
@@ -32,7 +32,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 # Workspace manifests first, so the dependency layer is cached until a package.json changes.
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY libs/proto/package.json ./libs/proto/
 COPY libs/core/package.json ./libs/core/
 COPY libs/grpc-kit/package.json ./libs/grpc-kit/

@@ -24,6 +24,7 @@ const config: Config = {
         '<rootDir>/libs/*/test/**/*.test.ts',
         '<rootDir>/services/*/test/**/*.test.ts',
         '<rootDir>/cli/test/**/*.test.ts',
+        '<rootDir>/bench/test/unit/**/*.test.ts',
         '<rootDir>/test/unit/**/*.test.ts',
       ],
     },
@@ -31,7 +32,7 @@ const config: Config = {
       ...shared,
       displayName: 'integration',
       // Real service processes (from dist/, so `npm run build` first) and a real redis-server.
-      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/bench/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
       slowTestThreshold: 60,

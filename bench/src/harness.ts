@@ -15,7 +15,8 @@ import { compareWithReference } from './reference';
 import { checkTargets, formatTable, type BenchDetails, type BenchJson, type LevelDetails } from './report';
 import { cpuPercent, cpuSnapshot, percentile, summarize } from './stats';
 import { LoadWorker } from './worker-client';
-import { loadWorkload, writeWorkloadArtifact } from './workload';
+import { generateWorkload, workloadFingerprint } from './generated-workload';
+import { loadWorkload, writeWorkloadArtifact, type Workload } from './workload';
 import { summarizeProfiles } from './profile';
 import { handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
 
@@ -23,7 +24,8 @@ const execFileP = promisify(execFile);
 
 /** Options of one run (the CLI flags). */
 export interface BenchOptions {
-  workloadDir: string;
+  /** A workload folder in the standard format; undefined: the generated workload. */
+  workloadDir?: string;
   outDir: string;
   warmupMs: number;
   durationMs: number;
@@ -41,14 +43,15 @@ export interface BenchOptions {
   log: (line: string) => void;
 }
 
-/** The answers differ from reference.json: no figures are reported. */
+/** The answers differ from the reference answers: no figures are reported. */
 export class ReferenceMismatchError extends Error {
   constructor(
     readonly variant: string,
     readonly differences: string[],
+    referenceName = 'the reference answers',
   ) {
     super(
-      `${variant}: answers differ from reference.json, refusing to report figures (${differences.length} difference(s)):\n` +
+      `${variant}: answers differ from ${referenceName}, refusing to report figures (${differences.length} difference(s)):\n` +
         differences.slice(0, 20).map((d) => `  ${d}`).join('\n'),
     );
   }
@@ -130,12 +133,12 @@ async function measure(
   return details;
 }
 
-async function checkReference(worker: LoadWorker, reference: ReturnType<typeof loadWorkload>['reference'], variant: string, log: BenchOptions['log']): Promise<void> {
-  const users = Object.keys(reference);
+async function checkReference(worker: LoadWorker, workload: Workload, variant: string, log: BenchOptions['log']): Promise<void> {
+  const users = Object.keys(workload.reference);
   const answers = await worker.observe(users, 20, 300);
-  const diffs = compareWithReference(reference, answers);
-  if (diffs.length > 0) throw new ReferenceMismatchError(variant, diffs);
-  log(`${variant}: answers of all ${users.length} reference users match reference.json (5 candidates, 20 items and scores each)`);
+  const diffs = compareWithReference(workload.reference, answers);
+  if (diffs.length > 0) throw new ReferenceMismatchError(variant, diffs, workload.referenceFrom);
+  log(`${variant}: answers of all ${users.length} reference users match ${workload.referenceFrom} (5 candidates, 20 items and scores each)`);
 }
 
 /** Runs the benchmark; resolves with the figures written, or undefined in profile mode. */
@@ -144,8 +147,8 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
   const started = new Date().toISOString();
   const loadBefore = os.loadavg();
   fs.mkdirSync(o.outDir, { recursive: true });
-  log(`workload: ${o.workloadDir}`);
-  const workload = loadWorkload(o.workloadDir);
+  const workload = o.workloadDir === undefined ? generateWorkload() : loadWorkload(o.workloadDir);
+  log(`workload: ${workload.source}${o.workloadDir === undefined ? `, sha256 ${workloadFingerprint(workload)}` : ''}`);
   const artifact = writeWorkloadArtifact(workload, path.join(o.outDir, 'artifacts'));
   log(`artifact ${artifact.version} in ${artifact.dir}${artifact.reused ? ' (reused, identical)' : ''}`);
 
@@ -174,7 +177,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     log(`  gateway at ${m.gatewayAddress}`);
     const meshWorker = await LoadWorker.open('mesh', { mode: 'mesh', gateway: m.gatewayAddress, candidateGenerator: m.services['candidate-generator'].address }, o.k);
     workers.push(meshWorker);
-    await checkReference(meshWorker, workload.reference, 'mesh', log);
+    await checkReference(meshWorker, workload, 'mesh', log);
 
     const level = (c: number, i: number): LoadLevel => ({ concurrency: c, warmupMs: o.warmupMs, durationMs: o.durationMs, minRequests: o.minRequests, users: workload.users, debugEvery: o.debugEvery, seed: 1000 + i });
     const meshPids = (): Record<string, number | undefined> => ({
@@ -223,7 +226,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     log('in-process pipeline (same modules, no RPC) …');
     const ipWorker = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k);
     workers.push(ipWorker);
-    await checkReference(ipWorker, workload.reference, 'in-process', log);
+    await checkReference(ipWorker, workload, 'in-process', log);
     const ipPids = (): Record<string, number | undefined> => ({ 'in-process': ipWorker.pid, redis: redis?.process.pid });
     const ipDetails: Record<string, LevelDetails> = {};
     for (const [i, c] of o.inprocessLevels.entries()) ipDetails[`c${c}`] = await measure(ipWorker, level(c, 100 + i), ipPids, log, 'in-process');
@@ -239,7 +242,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     const details: BenchDetails = {
       started,
       machine: { cpus: cpus.length, model: cpus[0]?.model ?? 'unknown', loadavg_before: loadBefore, loadavg_after: os.loadavg(), node: process.version },
-      workload: path.resolve(o.workloadDir),
+      workload: workload.source,
       artifact_version: artifact.version,
       settings: { warmup_ms: o.warmupMs, duration_ms: o.durationMs, min_requests: o.minRequests, k: o.k, users: workload.users, debug_every: o.debugEvery },
       mesh: meshDetails,

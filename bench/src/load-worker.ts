@@ -56,7 +56,7 @@ async function handle(msg: WorkerCommand): Promise<void> {
 }
 
 if (!process.send) {
-  process.stderr.write('load-worker: run by the bench harness (bench/dist/src/cli.js), not directly\n');
+  process.stderr.write('load-worker: run by the bench harness (cli/dist/bench.js), not directly\n');
   process.exit(2);
 }
 process.on('message', (msg: WorkerCommand) => {

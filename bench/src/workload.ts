@@ -1,6 +1,7 @@
 /**
- * The standard serving workload (`shared/bench/README.md`): raw float32 files loaded bit
- * for bit, and their conversion into the mesh's artifact format.
+ * The standard serving workload: its shapes, the folder format (raw float32 files plus
+ * reference.json) loaded bit for bit, and its conversion into the mesh's artifact format.
+ * Without --workload the bench generates one (generated-workload.ts).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +21,8 @@ export interface ReferenceAnswer {
 
 /** The workload in memory. */
 export interface Workload {
-  dir: string;
+  /** Where it came from: the folder it was loaded from, or how it was generated. */
+  source: string;
   items: number;
   users: number;
   embeddingDim: number;
@@ -34,7 +36,25 @@ export interface Workload {
   w2: Float32Array;
   b2: Float32Array;
   reference: Record<string, ReferenceAnswer>;
+  /** Where the reference answers come from, for messages (a reference.json, or the reference model). */
+  referenceFrom: string;
 }
+
+type ArrayKey = 'itemEmb' | 'userEmb' | 'itemFeat' | 'userFeat' | 'w1' | 'b1' | 'w2' | 'b2';
+
+const { items: I, users: U, embeddingDim: D, featureWidth: F, hidden: H } = WORKLOAD_SHAPE;
+
+/** The float32 files of a workload folder: name, array, value count and shape. */
+export const WORKLOAD_FILES: readonly { file: string; key: ArrayKey; values: number; shape: string }[] = [
+  { file: 'item_emb.f32', key: 'itemEmb', values: I * D, shape: `${I} × ${D}` },
+  { file: 'user_emb.f32', key: 'userEmb', values: U * D, shape: `${U} × ${D}` },
+  { file: 'item_feat.f32', key: 'itemFeat', values: I * F, shape: `${I} × ${F}` },
+  { file: 'user_feat.f32', key: 'userFeat', values: U * F, shape: `${U} × ${F}` },
+  { file: 'W1.f32', key: 'w1', values: (2 * F + 2) * H, shape: `${2 * F + 2} × ${H}` },
+  { file: 'b1.f32', key: 'b1', values: H, shape: `${H}` },
+  { file: 'W2.f32', key: 'w2', values: H, shape: `${H}` },
+  { file: 'b2.f32', key: 'b2', values: 1, shape: 'scalar' },
+];
 
 function readF32(dir: string, file: string, expected: number, shape: string): Float32Array {
   const p = path.join(dir, file);
@@ -48,37 +68,40 @@ function readF32(dir: string, file: string, expected: number, shape: string): Fl
   return out;
 }
 
-/**
- * Loads the workload folder, checking every file's size against the standard shapes so a
- * truncated or different workload fails naming the file.
- */
-export function loadWorkload(dir: string): Workload {
-  const { items, users, embeddingDim: d, featureWidth: f, hidden: h } = WORKLOAD_SHAPE;
-  const inputs = 2 * f + 2;
-  const refPath = path.join(dir, 'reference.json');
-  if (!fs.existsSync(refPath)) throw new Error(`workload: ${refPath} is missing (the reference answers)`);
-  const reference = JSON.parse(fs.readFileSync(refPath, 'utf8')) as Record<string, ReferenceAnswer>;
-  for (const [user, ref] of Object.entries(reference)) {
-    if (!Array.isArray(ref.candidates_top5) || !Array.isArray(ref.items) || !Array.isArray(ref.scores) || ref.items.length !== ref.scores.length) {
-      throw new Error(`workload: ${refPath}: user ${user} needs candidates_top5, items and scores (same length as items)`);
+const isIdList = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0 && x < n);
+
+/** Parses reference.json, naming the user and field of anything malformed. */
+export function parseReference(text: string, where: string): Record<string, ReferenceAnswer> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`workload: ${where} is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
+    throw new Error(`workload: ${where} must be an object of user id → answer, with at least one user`);
+  }
+  for (const [user, ref] of Object.entries(parsed as Record<string, Partial<ReferenceAnswer>>)) {
+    if (!/^(0|[1-9][0-9]*)$/.test(user) || Number(user) >= U) throw new Error(`workload: ${where}: user "${user}" is not a row of the ${U} users`);
+    if (!isIdList(ref?.candidates_top5, I)) throw new Error(`workload: ${where}: user ${user}: candidates_top5 must be a list of item rows`);
+    if (!isIdList(ref.items, I)) throw new Error(`workload: ${where}: user ${user}: items must be a list of item rows`);
+    if (!Array.isArray(ref.scores) || ref.scores.length !== ref.items.length || !ref.scores.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw new Error(`workload: ${where}: user ${user}: scores must be numbers, as many as items`);
     }
   }
-  return {
-    dir,
-    items,
-    users,
-    embeddingDim: d,
-    featureWidth: f,
-    itemEmb: readF32(dir, 'item_emb.f32', items * d, `${items} × ${d}`),
-    userEmb: readF32(dir, 'user_emb.f32', users * d, `${users} × ${d}`),
-    itemFeat: readF32(dir, 'item_feat.f32', items * f, `${items} × ${f}`),
-    userFeat: readF32(dir, 'user_feat.f32', users * f, `${users} × ${f}`),
-    w1: readF32(dir, 'W1.f32', inputs * h, `${inputs} × ${h}`),
-    b1: readF32(dir, 'b1.f32', h, `${h}`),
-    w2: readF32(dir, 'W2.f32', h, `${h}`),
-    b2: readF32(dir, 'b2.f32', 1, 'scalar'),
-    reference,
-  };
+  return parsed as Record<string, ReferenceAnswer>;
+}
+
+/**
+ * Loads a workload folder in the standard format, checking every file's size against the
+ * standard shapes so a truncated or different workload fails naming the file.
+ */
+export function loadWorkload(dir: string): Workload {
+  const refPath = path.join(dir, 'reference.json');
+  if (!fs.existsSync(refPath)) throw new Error(`workload: ${refPath} is missing (the reference answers)`);
+  const reference = parseReference(fs.readFileSync(refPath, 'utf8'), refPath);
+  const arrays = Object.fromEntries(WORKLOAD_FILES.map(({ file, key, values, shape }) => [key, readF32(dir, file, values, shape)])) as Record<ArrayKey, Float32Array>;
+  return { source: dir, items: I, users: U, embeddingDim: D, featureWidth: F, ...arrays, reference, referenceFrom: refPath };
 }
 
 /** Feature names f0 … f(n-1) of a view. */
@@ -133,7 +156,7 @@ export function writeWorkloadArtifact(w: Workload, root: string): WrittenArtifac
   const spec = workloadRankerSpec(w.featureWidth);
   const model = exportMlpToOnnx(workloadMlp(w), { featureSpec: spec, graphName: 'bench_ranker', docString: 'standard bench workload ranker' });
   return writeArtifact(root, {
-    dataset: { name: 'bench', source: w.dir, users: w.users, items: w.items, interactions: 0 },
+    dataset: { name: 'bench', source: w.source, users: w.users, items: w.items, interactions: 0 },
     itemIds: Array.from({ length: w.items }, (_, i) => String(i)),
     userIds: Array.from({ length: w.users }, (_, i) => String(i)),
     embeddingDim: w.embeddingDim,

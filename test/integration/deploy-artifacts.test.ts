@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ServiceName, ServiceProcess, freePort, startServiceProcess } from '@recsys/local';
-import { Container, K8sObject, Workload, containerEnv, meshServiceOf, renderOverlay, workloads } from '../unit/deploy-checks';
+import { Container, K8sObject, Workload, containerEnv, meshServiceOf, renderOverlay, workloads } from '../support/deploy-checks';
 import { RedisServer, probe, runNode, startRedis, testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(180_000);

@@ -4,7 +4,11 @@
  * own config specs. Every check also runs once on a deliberately broken copy, to show
  * it can fail.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
+  REPO_ROOT,
   Container,
   K8sObject,
   Workload,
@@ -20,9 +24,9 @@ import {
   policyPods,
   readRepoFile,
   ref,
-  renderOverlay,
+  renderKustomization,
   workloads,
-} from './deploy-checks';
+} from '../support/deploy-checks';
 import { SERVICE_CONFIGS } from '../support/service-configs';
 
 const MESH = ['gateway', 'candidate-generator', 'feature-store', 'ranker'];
@@ -40,6 +44,9 @@ const CALLEES = { CANDIDATE_GENERATOR_ADDR: 'candidate-generator', FEATURE_STORE
 
 const OVERLAYS = ['dev', 'prod'] as const;
 const cache = new Map<string, K8sObject[]>();
+/** What kubectl printed on stderr while rendering each directory (warnings). */
+const stderrOf = new Map<string, string>();
+const K8S_DIR = path.join(REPO_ROOT, 'deploy', 'k8s');
 
 /** The overlay's rendered objects (rendered once, in beforeAll). */
 function rendered(overlay: string): K8sObject[] {
@@ -79,7 +86,41 @@ function materializeCliVariables(): Set<string> {
 }
 
 beforeAll(() => {
-  for (const o of OVERLAYS) cache.set(o, renderOverlay(o));
+  for (const o of OVERLAYS) {
+    const r = renderKustomization(path.join(K8S_DIR, 'overlays', o));
+    cache.set(o, r.objects);
+    stderrOf.set(o, r.stderr);
+  }
+  stderrOf.set('base', renderKustomization(path.join(K8S_DIR, 'base')).stderr);
+});
+
+describe('kustomize', () => {
+  it.each(['base', ...OVERLAYS])('%s renders with nothing on stderr (no deprecated field, no warning)', (dir) => {
+    expect(stderrOf.get(dir)).toBe('');
+  });
+
+  it('a kustomization with a deprecated field does print a warning (so the check above can fail)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-kustomize-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: "1"\n');
+      fs.writeFileSync(path.join(dir, 'kustomization.yaml'), 'commonLabels:\n  a: b\nresources:\n  - cm.yaml\n');
+      expect(renderKustomization(dir).stderr).toMatch(/commonLabels.*deprecated/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each(OVERLAYS)('%s: selectors stay what earlier releases applied (part-of and name), as Deployment selectors are immutable', (overlay) => {
+    const objects = rendered(overlay);
+    for (const s of MESH) {
+      const want = { 'app.kubernetes.io/name': s, 'app.kubernetes.io/part-of': 'recsys-mesh' };
+      const d = deployment(objects, s);
+      expect((d.object.spec as { selector?: unknown }).selector).toEqual({ matchLabels: want });
+      expect(d.template.metadata.labels).toMatchObject(want);
+      const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === s);
+      expect((svc?.spec as { selector?: Record<string, string> }).selector).toEqual(want);
+    }
+  });
 });
 
 describe.each(OVERLAYS)('overlay %s', (overlay) => {

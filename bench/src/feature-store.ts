@@ -20,10 +20,10 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { Redis } from 'ioredis';
-import { DEFAULT_BUCKETS, materialize } from '../services/feature-store/src/materialize';
-import { RedisBackend } from '../services/feature-store/src/redis-backend';
-import { connectRedis, createRedisClient } from '../services/feature-store/src/redis-client';
-import { RedisKeys } from '../services/feature-store/src/redis-keys';
+import { DEFAULT_BUCKETS, materialize } from '@recsys/feature-store/materialize';
+import { RedisBackend } from '@recsys/feature-store/redis-backend';
+import { connectRedis, createRedisClient } from '@recsys/feature-store/redis-client';
+import { RedisKeys } from '@recsys/feature-store/redis-keys';
 import { REPO_ROOT, startRedis } from '@recsys/local';
 
 function percentiles(ms: number[]): string {
@@ -44,8 +44,10 @@ async function timeIt(n: number, fn: () => Promise<unknown>, label: string): Pro
   return out;
 }
 
-async function main(): Promise<void> {
+/** `npm run bench:feature-store` with `argv` (its flags); the entry is cli/src/bench-feature-store.ts. */
+export async function runFeatureStoreBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
+    args: argv,
     options: {
       iterations: { type: 'string', default: '2000' },
       batch: { type: 'string', default: '300' },
@@ -112,7 +114,3 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(`bench:feature-store: ${(err as Error).message}`);
-  process.exit(1);
-});

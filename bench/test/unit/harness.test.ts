@@ -1,9 +1,9 @@
 /** Pure parts of the benchmark harness: percentiles, the reference comparison, the chart, the user sequence. */
-import { latencyThroughputSvg } from '../../bench/src/chart';
-import { runClosedLoop, userSequence } from '../../bench/src/closed-loop';
-import { compareWithReference } from '../../bench/src/reference';
-import { percentile, summarize } from '../../bench/src/stats';
-import { handlingBetween, parseHandlingTotals } from '../../bench/src/server-metrics';
+import { latencyThroughputSvg } from '../../src/chart';
+import { runClosedLoop, userSequence } from '../../src/closed-loop';
+import { compareWithReference } from '../../src/reference';
+import { percentile, summarize } from '../../src/stats';
+import { handlingBetween, parseHandlingTotals } from '../../src/server-metrics';
 
 describe('bench statistics', () => {
   it('uses nearest-rank percentiles on the sorted latencies', () => {

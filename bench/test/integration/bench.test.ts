@@ -1,6 +1,7 @@
 /**
- * `npm run bench` end to end on a tiny load: the harness's correctness only (the reference
- * check, the files it writes, their shape), never a timing — speed is measured by
+ * `npm run bench` end to end on a tiny load, on the workload it generates by default: the
+ * harness's correctness only (the reference check, the refusal of a tampered reference,
+ * the files it writes and their shape), never a timing — speed is measured by
  * `npm run bench` itself.
  */
 import { execFile } from 'node:child_process';
@@ -11,14 +12,11 @@ import { REPO_ROOT } from '@recsys/local';
 
 jest.setTimeout(180_000);
 
-// The standard workload still comes from the reference folder beside the checkout until
-// the bench generates its own (issue 10, bench/ is reworked on another branch).
-const WORKLOAD = path.join(process.env.RECSYS_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared'), 'bench', 'workload');
 const TINY = ['--duration-ms', '400', '--warmup-ms', '100', '--min-requests', '20', '--micro-ms', '20', '--no-feature-store'];
 
 function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, 'bench/dist/src/cli.js'), ...args], { maxBuffer: 64 << 20, timeout: 170_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, 'cli/dist/bench.js'), ...args], { maxBuffer: 64 << 20, timeout: 170_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -38,12 +36,13 @@ afterAll(() => {
 const LEVEL_KEYS = ['rps', 'p50_ms', 'p90_ms', 'p99_ms', 'max_ms'];
 
 describe('npm run bench (tiny load)', () => {
-  it('checks the reference answers, then writes bench.json with exactly the promised keys, the chart and the table', async () => {
+  it('without --workload: generates the workload, checks the reference answers, then writes bench.json with exactly the promised keys, the chart and the table', async () => {
     const out = tempDir('out');
-    const r = await runBench(['--workload', WORKLOAD, '--out', out, ...TINY]);
+    const r = await runBench(['--out', out, ...TINY]);
     if (r.code !== 0) throw new Error(`bench exited ${r.code}:\n${r.stderr}\n${r.stdout.slice(-3000)}`);
-    expect(r.stdout).toContain('mesh: answers of all 8 reference users match reference.json');
-    expect(r.stdout).toContain('in-process: answers of all 8 reference users match reference.json');
+    expect(r.stdout).toMatch(/^workload: generated \(seed \d+\), sha256 [0-9a-f]{64}$/m);
+    expect(r.stdout).toContain('mesh: answers of all 8 reference users match the reference answers of bench/src/reference-model.ts');
+    expect(r.stdout).toContain('in-process: answers of all 8 reference users match the reference answers of bench/src/reference-model.ts');
 
     const json = JSON.parse(fs.readFileSync(path.join(out, 'bench.json'), 'utf8'));
     expect(Object.keys(json).sort()).toEqual(['inprocess', 'mesh', 'mesh_over_inprocess']);
@@ -97,20 +96,24 @@ describe('npm run bench (tiny load)', () => {
     expect(fs.readFileSync(path.join(out, 'table.txt'), 'utf8')).toContain('mesh / in-process throughput at c=16');
   });
 
-  it('refuses to report figures when an answer differs from the reference, naming the user and position', async () => {
-    // The same workload with one reference item and one score changed.
-    const workload = tempDir('workload');
-    for (const f of fs.readdirSync(WORKLOAD)) if (f !== 'reference.json') fs.symlinkSync(path.join(WORKLOAD, f), path.join(workload, f));
-    const ref = JSON.parse(fs.readFileSync(path.join(WORKLOAD, 'reference.json'), 'utf8'));
+  it('--workload DIR: loads a folder in the standard format and refuses to report figures when an answer differs from its reference.json, naming the user and position', async () => {
+    // The generated workload written in the standard format, with one reference item and one score changed.
+    const workload = path.join(tempDir('workload'), 'wl');
+    const written = await runBench(['--write-workload', workload]);
+    expect(written).toMatchObject({ code: 0 });
+    const refPath = path.join(workload, 'reference.json');
+    const ref = JSON.parse(fs.readFileSync(refPath, 'utf8'));
     ref['42'].items[2] = (ref['42'].items[2] + 1) % 20000;
     ref['777'].scores[0] = ref['777'].scores[0] + 0.001;
-    fs.writeFileSync(path.join(workload, 'reference.json'), JSON.stringify(ref));
+    fs.writeFileSync(refPath, JSON.stringify(ref));
     const out = tempDir('out');
     const r = await runBench(['--workload', workload, '--out', out, ...TINY]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('refusing to report figures');
+    expect(r.stderr).toContain(`mesh: answers differ from ${refPath}, refusing to report figures (2 difference(s))`);
     expect(r.stderr).toMatch(/user 42: final item #3 is \d+/);
     expect(r.stderr).toMatch(/user 777: final item #1 \(\d+\) has score/);
+    // Exactly the two changes differ: the files loaded bit for bit, so every other answer matched.
+    expect(r.stderr.match(/^ {2}user /gm)).toHaveLength(2);
     expect(r.stdout).not.toContain('req/s');
     expect(fs.existsSync(path.join(out, 'bench.json'))).toBe(false);
   });
@@ -118,7 +121,7 @@ describe('npm run bench (tiny load)', () => {
   it('names a missing workload folder and a bad flag', async () => {
     const missing = await runBench(['--workload', path.join(os.tmpdir(), 'no-such-workload-dir'), '--out', tempDir('out')]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('--workload');
+    expect(missing.stderr).toContain('no-such-workload-dir is not a folder');
     const bad = await runBench(['--duration-ms', 'soon']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--duration-ms must be an integer');

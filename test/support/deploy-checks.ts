@@ -4,7 +4,7 @@
  * deploy-manifests.test.ts runs them on the dev and prod overlays, and also on broken
  * copies, so that every check is shown to fail when it should.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -108,22 +108,38 @@ interface NetworkPolicySpec {
 
 /* ---------------------------------------------------------------- rendering */
 
-/** The repository root (this file is test/unit/deploy-checks.ts). */
+/** The repository root (this file is test/support/deploy-checks.ts). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
-/** Renders an overlay with the kubectl on PATH (or $KUBECTL) and parses every document. */
-export function renderOverlay(overlay: string): K8sObject[] {
+/** What `kubectl kustomize` printed for one directory. */
+export interface Rendered {
+  objects: K8sObject[];
+  /** Everything kustomize wrote to stderr: deprecation and other warnings (empty when clean). */
+  stderr: string;
+}
+
+/**
+ * Renders a kustomization directory with the kubectl on PATH (or $KUBECTL) and parses
+ * every document. The files use current kustomize fields (`resources`, `patches`,
+ * `labels`), which need kubectl ≥ 1.27 (kustomize v5); an older one fails here with
+ * kustomize's own message.
+ */
+export function renderKustomization(dir: string): Rendered {
   const kubectl = process.env.KUBECTL ?? 'kubectl';
-  const dir = path.join(REPO_ROOT, 'deploy', 'k8s', 'overlays', overlay);
-  let out: string;
-  try {
-    out = execFileSync(kubectl, ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 });
-  } catch (err) {
-    const e = err as Error & { stderr?: string; code?: string };
-    if (e.code === 'ENOENT') throw new Error(`${kubectl} not found: install kubectl (Debian: apt-get install kubernetes-client), or set KUBECTL`);
-    throw new Error(`${kubectl} kustomize ${dir} failed: ${e.stderr ?? e.message}`);
+  const r = spawnSync(kubectl, ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 * 1024 * 1024 });
+  if (r.error) {
+    if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(`${kubectl} not found: install kubectl ≥ 1.27 (its built-in kustomize v5 renders deploy/k8s), or set KUBECTL`);
+    }
+    throw new Error(`${kubectl} kustomize ${dir} failed: ${r.error.message}`);
   }
-  return parseManifests(out);
+  if (r.status !== 0) throw new Error(`${kubectl} kustomize ${dir} failed (exit ${r.status}; needs kubectl ≥ 1.27): ${r.stderr}`);
+  return { objects: parseManifests(r.stdout), stderr: r.stderr };
+}
+
+/** Renders `deploy/k8s/overlays/<overlay>` (see renderKustomization). */
+export function renderOverlay(overlay: string): K8sObject[] {
+  return renderKustomization(path.join(REPO_ROOT, 'deploy', 'k8s', 'overlays', overlay)).objects;
 }
 
 /** Parses a multi-document YAML stream, failing on any YAML error. */
