@@ -198,7 +198,7 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
     await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000, opts.credentials, stopPolling.signal), early, aborted]);
   } catch (err) {
     const exitedFirst = child.exitCode !== null || child.signalCode !== null;
-    void proc.stop('SIGKILL');
+    await proc.stop('SIGKILL');
     if (exitedFirst && !opts.signal?.aborted) throw await early.catch((e: unknown) => e);
     if (err instanceof ServiceStartError) throw err;
     const why = opts.signal?.aborted ? 'start aborted' : (err as Error).message;
