@@ -71,7 +71,9 @@ export interface GiveUp {
   message: string;
 }
 
+/** How a {@link Supervisor} restarts and reports. */
 export interface SupervisorOptions {
+  /** Default {@link DEFAULT_RESTART_POLICY}. */
   policy?: RestartPolicy;
   /** Receives every restart and give-up message (one line each, or a block for a give-up). */
   log: (message: string) => void;
