@@ -1,37 +1,18 @@
 /**
  * `npm start`: builds the synthetic artifact if there is none, starts the four services
  * on loopback as separate processes, waits until all are SERVING, prints how to call
- * them, and stops them all on Ctrl-C.
+ * them, restarts a service that exits (supervisor.ts), and stops them all on Ctrl-C.
  *
  * Environment: ARTIFACTS_DIR (default ./artifacts), REDIS_URL (Redis feature store;
  * materialize first), GATEWAY_PORT, CANDIDATE_GENERATOR_PORT, FEATURE_STORE_PORT,
- * RANKER_PORT (defaults 50051..50054), LOG_LEVEL.
+ * RANKER_PORT (defaults 50051..50054) and their *_METRICS_PORT, RESTART_* (launch-config.ts),
+ * LOG_LEVEL.
  */
 import * as path from 'node:path';
 import { loadArtifacts } from '@recsys/core';
+import { ConfigError } from '@recsys/core';
 import { ensureArtifacts } from '@recsys/offline';
-import { DEFAULT_PORTS, SERVICE_NAMES, ServiceName, startMesh } from '@recsys/local';
-
-const PORT_VARS: Record<ServiceName, string> = {
-  gateway: 'GATEWAY_PORT',
-  'candidate-generator': 'CANDIDATE_GENERATOR_PORT',
-  'feature-store': 'FEATURE_STORE_PORT',
-  ranker: 'RANKER_PORT',
-};
-
-function portsFromEnv(): Record<ServiceName, { grpc: number; metrics: number }> {
-  const out = {} as Record<ServiceName, { grpc: number; metrics: number }>;
-  for (const name of SERVICE_NAMES) {
-    const raw = process.env[PORT_VARS[name]];
-    let grpc = DEFAULT_PORTS[name].grpc;
-    if (raw !== undefined && raw !== '') {
-      grpc = Number(raw);
-      if (!Number.isInteger(grpc) || grpc < 1 || grpc > 65535) throw new Error(`${PORT_VARS[name]} must be a port number, got "${raw}"`);
-    }
-    out[name] = { grpc, metrics: DEFAULT_PORTS[name].metrics };
-  }
-  return out;
-}
+import { SERVICE_NAMES, Supervisor, portsFromEnv, restartPolicyFromEnv, startMesh } from '@recsys/local';
 
 /** Renders a child's JSON log line as `[service] level message {extra}`. */
 function formatLine(service: string, line: string): string {
@@ -48,6 +29,7 @@ function formatLine(service: string, line: string): string {
 async function main(): Promise<void> {
   const artifactsRoot = path.resolve(process.env.ARTIFACTS_DIR ?? 'artifacts');
   const ports = portsFromEnv();
+  const policy = restartPolicyFromEnv();
   const versionDir = await ensureArtifacts(artifactsRoot);
   const { userIds, userHistory } = loadArtifacts(versionDir, ['userIds', 'userHistory']);
   const exampleUser = userIds.find((u) => (userHistory.get(u)?.length ?? 0) > 0) ?? userIds[0] ?? 'u1';
@@ -63,23 +45,34 @@ async function main(): Promise<void> {
   const lines = [
     '',
     'recsys mesh is SERVING:',
-    ...SERVICE_NAMES.map((n) => `  ${n.padEnd(20)} ${mesh.services[n].address}   metrics http://${mesh.services[n].address.split(':')[0]}:${mesh.services[n].metricsPort}/metrics`),
+    ...SERVICE_NAMES.map((n) => {
+      const { address, metricsPort, child } = mesh.services[n];
+      const metrics = metricsPort === -1 ? 'metrics off' : `metrics http://${address.split(':')[0]}:${metricsPort}/metrics`;
+      return `  ${n.padEnd(20)} ${address}   ${metrics}   pid ${child.pid}`;
+    }),
     '',
     'Try it:',
     `  grpcurl -plaintext -d '{"user_id":"${exampleUser}","k":10}' ${gw} recsys.v1.GatewayService/Recommend`,
     `  /usr/bin/python3 tools/grpc_probe.py ${gw} call recsys.v1.GatewayService/Recommend '{"userId":"${exampleUser}","k":10}'`,
     `  npm run recommend -- --user ${exampleUser} --addr ${gw}`,
     '',
+    `A service that exits is restarted (after ${policy.backoffMs} ms, doubling); ${policy.maxCrashes} exits within ${policy.windowMs / 1000} s stop the mesh.`,
     'Ctrl-C stops all four services.',
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
+  const supervisor = new Supervisor(mesh, {
+    policy,
+    log: (message) => process.stderr.write(`[launcher] ${message}\n`),
+    formatLine,
+  });
   let stopping = false;
   const stop = (sig: string): void => {
-    if (stopping) return;
+    // A give-up in progress stops the mesh already, then exits 1.
+    if (stopping || supervisor.stopped) return;
     stopping = true;
     process.stdout.write(`\n${sig}: stopping the mesh…\n`);
-    mesh.stop().then(
+    supervisor.stop().then(
       () => {
         process.stdout.write('all services stopped\n');
         process.exit(0);
@@ -92,16 +85,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  for (const name of SERVICE_NAMES) {
-    void mesh.services[name].exited.then(({ code, signal }) => {
-      if (stopping) return;
-      process.stderr.write(`${name} exited unexpectedly (code ${code}, signal ${signal}); stopping the mesh\n`);
-      stop('service exit');
-    });
-  }
+  void supervisor.gaveUp.then(({ service }) => {
+    process.stderr.write(`npm start: stopped because ${service} kept crashing\n`);
+    process.exit(1);
+  });
 }
 
 main().catch((err: unknown) => {
   process.stderr.write(`npm start: ${(err as Error).message}\n`);
-  process.exit(1);
+  process.exit(err instanceof ConfigError ? 2 : 1);
 });

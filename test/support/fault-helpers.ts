@@ -50,7 +50,7 @@ export function countCodes(outcomes: readonly Outcome[]): Record<string, number>
  * Runs `concurrency` workers, each calling `call` back to back, until `stop()` returns
  * true (checked before each call). Never throws: every call's result is an Outcome.
  */
-async function closedLoop(
+export async function closedLoop(
   concurrency: number,
   call: (worker: number, n: number) => Promise<RecommendResponse | unknown>,
   stop: () => boolean,

@@ -2,3 +2,5 @@
 export * from './processes';
 export * from './mesh';
 export * from './redis';
+export * from './launch-config';
+export * from './supervisor';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_PORTS, SERVICE_NAMES, ServiceName, ServiceProcess, freePort, startServiceProcess } from './processes';
+import { DEFAULT_PORTS, SERVICE_NAMES, ServiceName, ServiceProcess, ServiceStartError, freePort, startServiceProcess } from './processes';
 
 export interface MeshOptions {
   artifactsDir: string;
@@ -43,9 +43,15 @@ export function tlsClientCredentials(dir: string, withClientCert = true): grpc.C
 
 /** The four services running as separate processes. */
 export interface Mesh {
+  /** The current process of each service ({@link restart} replaces an entry). */
   services: Record<ServiceName, ServiceProcess>;
   gatewayAddress: string;
-  /** SIGTERM to every service (gateway first), waits for all exits. */
+  /**
+   * Starts `name` again on its ports with its environment, once its process has exited
+   * (SIGTERM first if it still runs), and waits until it is SERVING. {@link stop} aborts it.
+   */
+  restart(name: ServiceName): Promise<ServiceProcess>;
+  /** SIGTERM to every service (gateway first), waits for all exits; aborts restarts in progress. */
   stop(): Promise<void>;
 }
 
@@ -61,45 +67,66 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     else if (typeof opts.ports === 'object') ports[name] = opts.ports[name];
     else ports[name] = DEFAULT_PORTS[name];
   }
-  const started: ServiceProcess[] = [];
   const services = {} as Record<ServiceName, ServiceProcess>;
   const downstream = {
     CANDIDATE_GENERATOR_ADDR: `${host}:${ports['candidate-generator'].grpc}`,
     FEATURE_STORE_ADDR: `${host}:${ports['feature-store'].grpc}`,
     RANKER_ADDR: `${host}:${ports.ranker.grpc}`,
   };
+  // Aborted by stop(): no start in progress outlives the mesh.
+  const stopping = new AbortController();
+  // One entry per process started: settles when it has exited (or its start failed, which kills it).
+  const lives = new Set<Promise<unknown>>();
+  const start = async (name: ServiceName): Promise<ServiceProcess> => {
+    const starting = startServiceProcess(name, {
+      host,
+      port: ports[name].grpc,
+      metricsPort: ports[name].metrics,
+      env: {
+        ARTIFACTS_DIR: opts.artifactsDir,
+        ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
+        ...(name === 'gateway' ? downstream : {}),
+        ...(opts.tls ? tlsEnv(opts.tls) : {}),
+        ...opts.env,
+        ...opts.serviceEnv?.[name],
+      },
+      onLine: opts.onLine,
+      credentials: opts.tls ? tlsClientCredentials(opts.tls.dir) : undefined,
+      signal: stopping.signal,
+    });
+    const life = starting.then((p) => p.exited, () => undefined);
+    lives.add(life);
+    void life.then(() => lives.delete(life));
+    const p = await starting;
+    if (stopping.signal.aborted) {
+      // SERVING just as the mesh began to stop.
+      await p.stop();
+      throw new ServiceStartError(`${name}: start aborted, the mesh is stopping`, name, p.output.slice(-20));
+    }
+    services[name] = p;
+    return p;
+  };
+  const stopAll = async (): Promise<void> => {
+    stopping.abort();
+    await services.gateway?.stop();
+    await Promise.all(SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => services[n]?.stop()));
+    // A start in progress (a restart) is killed by the abort, or stopped by the check above.
+    await Promise.all(lives);
+  };
   try {
-    const start = async (name: ServiceName): Promise<void> => {
-      const p = await startServiceProcess(name, {
-        host,
-        port: ports[name].grpc,
-        metricsPort: ports[name].metrics,
-        env: {
-          ARTIFACTS_DIR: opts.artifactsDir,
-          ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
-          ...(name === 'gateway' ? downstream : {}),
-          ...(opts.tls ? tlsEnv(opts.tls) : {}),
-          ...opts.env,
-          ...opts.serviceEnv?.[name],
-        },
-        onLine: opts.onLine,
-        credentials: opts.tls ? tlsClientCredentials(opts.tls.dir) : undefined,
-      });
-      started.push(p);
-      services[name] = p;
-    };
     await Promise.all(SERVICE_NAMES.filter((n) => n !== 'gateway').map(start));
     await start('gateway');
   } catch (err) {
-    await Promise.all(started.map((p) => p.stop()));
+    await stopAll();
     throw err;
   }
   return {
     services,
     gatewayAddress: services.gateway.address,
-    stop: async () => {
-      await services.gateway.stop();
-      await Promise.all(SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => services[n].stop()));
+    restart: async (name) => {
+      await services[name].stop();
+      return start(name);
     },
+    stop: stopAll,
   };
 }

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { PARENT_FD_VAR } from '@recsys/grpc-kit';
 import { health } from '@recsys/proto';
 
 /** The four services, in start order (the gateway last: it calls the others). */
@@ -43,6 +44,20 @@ process.once('exit', () => {
   for (const c of liveChildren) c.kill('SIGKILL');
 });
 
+/** How a process ended. */
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** `code 1`, `signal SIGKILL`. */
+export function describeExit(exit: ProcessExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+}
+
+/** Lines of output a {@link ServiceProcess} keeps (the oldest are dropped). */
+export const KEPT_OUTPUT_LINES = 2000;
+
 /** A service process started by {@link startServiceProcess}. */
 export interface ServiceProcess {
   name: ServiceName;
@@ -50,12 +65,27 @@ export interface ServiceProcess {
   port: number;
   metricsPort: number;
   child: ChildProcess;
-  /** Every line the process wrote (stdout and stderr). */
+  /** The last {@link KEPT_OUTPUT_LINES} lines the process wrote (stdout and stderr). */
   output: string[];
   /** Resolves when the process exits. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ProcessExit>;
   /** Sends `signal` (default SIGTERM) and waits for the exit. */
-  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<ProcessExit>;
+}
+
+/** A service that did not reach SERVING: exited first, timed out, or the start was aborted. */
+export class ServiceStartError extends Error {
+  constructor(
+    message: string,
+    readonly service: ServiceName,
+    /** Its last output lines. */
+    readonly output: readonly string[],
+    /** How it exited, when it exited by itself. */
+    readonly exit?: ProcessExit,
+  ) {
+    super(message);
+    this.name = 'ServiceStartError';
+  }
 }
 
 export interface StartOptions {
@@ -70,11 +100,37 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Credentials of the readiness health checks (default plaintext; TLS for a TLS server). */
   credentials?: grpc.ChannelCredentials;
+  /** Aborting kills the process if it is not SERVING yet (the start rejects). */
+  signal?: AbortSignal;
 }
 
-/** Spawns one service as a separate Node process and waits until its health is SERVING. */
+/** Descriptor of the pipe each service inherits from its launcher (see `RECSYS_PARENT_FD`). */
+const PARENT_FD = 3;
+
+/** Calls `onLine` with every complete line of `stream`; a last unterminated line on close. */
+function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  let partial = '';
+  stream?.setEncoding('utf8');
+  stream?.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line) onLine(line);
+  });
+  stream?.on('end', () => {
+    if (partial) onLine(partial);
+    partial = '';
+  });
+}
+
+/**
+ * Spawns one service as a separate Node process and waits until its health is SERVING.
+ * The process gets its own process group (a terminal's Ctrl-C reaches only the launcher)
+ * and one end of a pipe on descriptor 3 (`RECSYS_PARENT_FD=3`): it drains and exits when
+ * this process is gone, even after a SIGKILL. Rejects with a {@link ServiceStartError}.
+ */
 export async function startServiceProcess(name: ServiceName, opts: StartOptions): Promise<ServiceProcess> {
   const host = opts.host ?? '127.0.0.1';
+  if (opts.signal?.aborted) throw new ServiceStartError(`${name}: start aborted`, name, []);
   const child = spawn(process.execPath, [serviceEntry(name)], {
     env: {
       ...process.env,
@@ -82,27 +138,28 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
       GRPC_PORT: String(opts.port),
       METRICS_PORT: String(opts.metricsPort),
       ...opts.env,
+      [PARENT_FD_VAR]: String(PARENT_FD),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     // Own process group: a terminal's Ctrl-C reaches only the launcher, which then sends
     // exactly one SIGTERM to each service (a second signal would force an exit).
     detached: true,
   });
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
+  // This end stays open for the child's life; read (nothing comes) so it closes with it.
+  const parentEnd = child.stdio[PARENT_FD] as NodeJS.ReadableStream | null;
+  parentEnd?.on('error', () => {});
+  parentEnd?.resume();
   const output: string[] = [];
-  const onData = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line) continue;
-      output.push(line);
-      opts.onLine?.(name, line);
-    }
+  const onLine = (line: string): void => {
+    output.push(line);
+    if (output.length > KEPT_OUTPUT_LINES) output.splice(0, output.length - KEPT_OUTPUT_LINES);
+    opts.onLine?.(name, line);
   };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+  forEachLine(child.stdout, onLine);
+  forEachLine(child.stderr, onLine);
+  const exited = new Promise<ProcessExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const address = `${host}:${opts.port}`;
   const proc: ServiceProcess = {
     name,
@@ -117,19 +174,38 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
       return exited;
     },
   };
-  // Stops the readiness polling when the process dies first (no timers left behind).
+  // Stops the readiness polling when the process dies first (no timers left behind); the
+  // error waits for 'close' (the pipes drained), so it carries the process's last lines.
   const stopPolling = new AbortController();
-  const early = exited.then(({ code, signal }) => {
-    stopPolling.abort();
-    throw new Error(`${name} exited before it was SERVING (code ${code}, signal ${signal}):\n${output.slice(-20).join('\n')}`);
-  });
-  try {
-    await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000, opts.credentials, stopPolling.signal), early]);
-  } catch (err) {
-    void proc.stop('SIGKILL');
-    throw err;
-  }
+  void exited.then(() => stopPolling.abort());
+  const early = new Promise<never>((_, reject) =>
+    child.once('close', (code, signal) => {
+      const exit = { code, signal };
+      reject(new ServiceStartError(`${name} exited before it was SERVING (${describeExit(exit)}):\n${output.slice(-20).join('\n')}`, name, output.slice(-20), exit));
+    }),
+  );
   early.catch(() => {});
+  let onAbort = (): void => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      stopPolling.abort();
+      reject(new Error('start aborted'));
+    };
+  });
+  aborted.catch(() => {});
+  opts.signal?.addEventListener('abort', onAbort);
+  try {
+    await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000, opts.credentials, stopPolling.signal), early, aborted]);
+  } catch (err) {
+    const exitedFirst = child.exitCode !== null || child.signalCode !== null;
+    await proc.stop('SIGKILL');
+    if (exitedFirst && !opts.signal?.aborted) throw await early.catch((e: unknown) => e);
+    if (err instanceof ServiceStartError) throw err;
+    const why = opts.signal?.aborted ? 'start aborted' : (err as Error).message;
+    throw new ServiceStartError(`${name}: ${why}\n${output.slice(-20).join('\n')}`, name, output.slice(-20));
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
   return proc;
 }
 

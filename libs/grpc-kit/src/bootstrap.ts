@@ -4,6 +4,7 @@ import { ConfigSpec, ConfigOf, loadConfig } from './config';
 import { commonConfig } from './common-config';
 import { createLogger, Logger } from './logger';
 import { ServiceMetrics } from './metrics';
+import { parentFdFromEnv, watchParent } from './parent-watch';
 import { DescriptorIndex } from './reflection';
 import { ServiceHost } from './server';
 import { serverCredentials } from './tls';
@@ -34,7 +35,9 @@ export interface ServiceDefinitionOptions<S extends ConfigSpec> {
 /**
  * The whole life of a service process, so every `main.ts` only wires:
  * config (a bad value exits 2 naming the variable) → logs and metrics → handlers → bind
- * (NOT_SERVING) → init → SERVING → drain on SIGTERM/SIGINT → exit 0.
+ * (NOT_SERVING) → init → SERVING → drain on SIGTERM/SIGINT → exit 0. Started by a launcher
+ * that set `RECSYS_PARENT_FD` (see parent-watch.ts), it also drains and exits when the
+ * launcher is gone, at any stage of that life.
  */
 export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOptions<S>): Promise<ServiceHost> {
   let log: Logger | undefined;
@@ -49,8 +52,10 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     process.exit(1);
   };
   let config: ConfigOf<S & CommonSpec>;
+  let parentFd: number | undefined;
   try {
     config = loadConfig(def.spec);
+    parentFd = parentFdFromEnv();
   } catch (err) {
     return fail('configuration', err);
   }
@@ -79,6 +84,20 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     credentials,
   });
   host.installSignalHandlers();
+  if (parentFd !== undefined) {
+    watchParent(parentFd, (why) => {
+      // Nobody reads stdout/stderr any more: a write must not turn the drain into a crash.
+      process.stdout.on('error', () => {});
+      process.stderr.on('error', () => {});
+      log.warn({ why }, 'launcher gone: draining and exiting');
+      // Nobody is left to force a stuck drain either: bound it here.
+      setTimeout(() => process.exit(1), common.SHUTDOWN_DELAY_MS + common.DRAIN_TIMEOUT_MS + 5000).unref();
+      host.shutdown('launcher gone').then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
   let init: () => Promise<void> = async () => {};
   try {
     init = await def.setup({ config, log, metrics, host });

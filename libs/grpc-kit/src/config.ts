@@ -101,13 +101,17 @@ export function loadConfig<S extends ConfigSpec>(spec: S, env: NodeJS.ProcessEnv
       problems.push(new ConfigError(name, (e as Error).message));
     }
   }
-  if (problems.length === 1) throw problems[0];
-  if (problems.length > 1) {
-    const err = new ConfigError(problems.map((p) => p.variable).join(', '), 'are invalid');
-    err.message = problems.map((p) => p.message).join('\n');
-    throw err;
-  }
+  const err = combineConfigErrors(problems);
+  if (err) throw err;
   return out as ConfigOf<S>;
+}
+
+/** One error for all `problems` (undefined for none): the only one, or one naming every variable, one line each. */
+export function combineConfigErrors(problems: readonly ConfigError[]): ConfigError | undefined {
+  if (problems.length <= 1) return problems[0];
+  const err = new ConfigError(problems.map((p) => p.variable).join(', '), 'are invalid');
+  err.message = problems.map((p) => p.message).join('\n');
+  return err;
 }
 
 /** Rows of name, kind, default and help, for README tables and `--help`. */

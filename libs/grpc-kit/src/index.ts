@@ -14,3 +14,4 @@ export * from './client';
 export * from './common-config';
 export * from './bootstrap';
 export * from './tls';
+export * from './parent-watch';
