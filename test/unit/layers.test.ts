@@ -13,7 +13,7 @@ interface Import {
   typeOnly: boolean;
 }
 
-const SOURCE_DIRS = ['libs/proto/src', 'libs/core/src', 'libs/grpc-kit/src', 'libs/offline/src', 'deploy/local/src', 'cli/src', ...fs.readdirSync(path.join(REPO_ROOT, 'services')).map((s) => `services/${s}/src`)];
+const SOURCE_DIRS = ['libs/proto/src', 'libs/core/src', 'libs/grpc-kit/src', 'libs/offline/src', 'deploy/local/src', 'cli/src', 'bench/src', ...fs.readdirSync(path.join(REPO_ROOT, 'services')).map((s) => `services/${s}/src`)];
 
 function tsFiles(dir: string): string[] {
   return fs
