@@ -22,6 +22,8 @@ COPY libs ./libs
 COPY services ./services
 COPY deploy/local ./deploy/local
 COPY cli ./cli
+# cli/ also holds the bench's entries, so the bench workspace's sources build with it (not shipped).
+COPY bench ./bench
 # Only what the image ships (the root tsconfig also builds bench/, which is not copied):
 # the four services and the commands (the materialize Job runs cli/dist/materialize.js).
 RUN npm ci --no-audit --no-fund && npx tsc -b services/candidate-generator services/feature-store services/ranker services/gateway cli
@@ -43,6 +45,7 @@ COPY services/ranker/package.json ./services/ranker/
 COPY services/gateway/package.json ./services/gateway/
 COPY deploy/local/package.json ./deploy/local/
 COPY cli/package.json ./cli/
+COPY bench/package.json ./bench/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # Compiled code from the build stage; the descriptor set is what server reflection serves.
 COPY --from=build /src/libs/proto/dist ./libs/proto/dist

@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** One instruction: keyword, flags (`--from=build`) and arguments. */
@@ -97,6 +98,27 @@ export interface Replay {
 }
 
 /**
+ * An npm cache of the replay's own under `workDir`, so that a RUN like `npm cache clean
+ * --force` (what an image build does to stay small) cleans the replay's cache, never the
+ * user's. Seeded with hard links to the user's cache when it has one: cacache's content
+ * files are never rewritten in place, and a clean only unlinks the replay's links.
+ */
+function privateNpmCache(workDir: string): string {
+  const cache = path.join(workDir, 'npm-cache');
+  const home = process.env.npm_config_cache ?? path.join(os.homedir(), '.npm');
+  const cacache = path.join(home, '_cacache');
+  if (fs.existsSync(cacache)) {
+    fs.mkdirSync(cache, { recursive: true });
+    try {
+      execFileSync('cp', ['-al', cacache, path.join(cache, '_cacache')], { stdio: 'ignore' });
+    } catch {
+      // another file system: start from an empty cache (slower, same result)
+    }
+  }
+  return cache;
+}
+
+/**
  * Replays every stage of `dockerfilePath` under `workDir`, with `contextDir` as the build
  * context. `log` receives a line per instruction (progress on a slow install).
  */
@@ -110,6 +132,7 @@ export function replayDockerfile(dockerfilePath: string, contextDir: string, wor
   let entrypoint: string[] = [];
   let cmd: string[] = [];
   let user: string | undefined;
+  const npmCache = privateNpmCache(workDir);
   for (const stage of stages) {
     const dir = path.join(workDir, stage.name);
     fs.mkdirSync(dir, { recursive: true });
@@ -151,7 +174,7 @@ export function replayDockerfile(dockerfilePath: string, contextDir: string, wor
           // without registry round trips (same packages, same lockfile).
           execFileSync('sh', ['-c', ins.args.join(' ')], {
             cwd: dir,
-            env: { ...process.env, npm_config_prefer_offline: 'true', ...env },
+            env: { ...process.env, npm_config_prefer_offline: 'true', npm_config_cache: npmCache, ...env },
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           break;
