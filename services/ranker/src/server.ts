@@ -34,7 +34,7 @@ export function rankerHandlers(current: () => RankerModel | undefined, limits: {
       const input = toRankerInput(req, limits.maxCandidates);
       const model = current();
       if (!model) throw new UnavailableError('no model loaded');
-      if (input.n === 0) return { itemIds: [], scores: [], candidateIndices: [], modelVersion: model.version };
+      if (input.n === 0) return { itemIds: [], scores: [], candidateIndices: [], modelVersion: model.version, variant: '', shadowVariant: '' };
       const scores = await model.score(input);
       ctx.signal.throwIfAborted();
       const order = rankOrder(scores, req.topK);
@@ -44,6 +44,8 @@ export function rankerHandlers(current: () => RankerModel | undefined, limits: {
         scores: order.map((i) => scores[i] as number),
         candidateIndices: order,
         modelVersion: model.version,
+        variant: '',
+        shadowVariant: '',
       };
     },
   };
