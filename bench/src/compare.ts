@@ -65,6 +65,13 @@ export interface FigureSpec {
   read: (d: { mesh: Record<string, LevelDetails>; inprocess: Record<string, LevelDetails> }) => number | undefined;
 }
 
+/** Sum over the services of a GC figure; undefined when that tree's bench did not record GC (before it did). */
+const gcSum = (l: LevelDetails | undefined, key: 'per_request' | 'ms_per_request'): number | undefined => {
+  const gc = l?.gc;
+  if (!gc || Object.keys(gc).length === 0) return undefined;
+  return Object.values(gc).reduce((s, v) => s + v[key], 0);
+};
+
 const cpuTotal = (l: LevelDetails | undefined): number | undefined => l?.cpu_ms_per_request['total (without load-gen)'];
 
 export const FIGURES: FigureSpec[] = [
@@ -85,6 +92,8 @@ export const FIGURES: FigureSpec[] = [
   { name: 'mesh c=16 p99', unit: 'ms', better: 'lower', read: (d) => d.mesh.c16?.stats.p99_ms },
   { name: 'mesh c=1 throughput', unit: 'req/s', better: 'higher', read: (d) => d.mesh.c1?.stats.rps },
   { name: 'mesh c=1 CPU-ms per request', unit: 'ms', better: 'lower', read: (d) => cpuTotal(d.mesh.c1) },
+  { name: 'mesh c=16 garbage collections per request (sum over the four services)', unit: '', better: 'lower', read: (d) => gcSum(d.mesh.c16, 'per_request') },
+  { name: 'mesh c=16 GC pause ms per request (sum over the four services)', unit: 'ms', better: 'lower', read: (d) => gcSum(d.mesh.c16, 'ms_per_request') },
   ...(['gateway', 'candidate-generator', 'feature-store', 'ranker', 'redis'] as const).map(
     (p): FigureSpec => ({ name: `mesh c=16 CPU-ms per request: ${p}`, unit: 'ms', better: 'lower', read: (d) => d.mesh.c16?.cpu_ms_per_request[p] }),
   ),
@@ -292,7 +301,20 @@ export async function runCompare(o: CompareOptions): Promise<CompareJson> {
         const entry = side === 'baseline' ? baseEntry.entry : currentEntry.entry;
         const label = side === 'baseline' ? o.ref : 'working tree';
         log(`compare: round ${r + 1}/${o.rounds}, ${label}: node ${entry} ${[...flags, '--out', out].join(' ')}`);
-        const code = await run(process.execPath, [path.join(cwd, entry), ...flags, '--out', out], cwd, { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, log, `  [${label}] `);
+        let code = 0;
+        // A free port taken by another process between its pick and the bind fails a start
+        // (EADDRINUSE) on a shared machine; that run is repeated once, anything else is not.
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          let portRace = false;
+          const watch = (line: string): void => {
+            if (/EADDRINUSE/.test(line)) portRace = true;
+            log(line);
+          };
+          code = await run(process.execPath, [path.join(cwd, entry), ...flags, '--out', out], cwd, { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, watch, `  [${label}] `);
+          if (code === 0 || !portRace || attempt === 2) break;
+          log(`compare: ${label}: a port was taken between its pick and the bind (EADDRINUSE); running it again`);
+          fs.rmSync(out, { recursive: true, force: true });
+        }
         if (code !== 0) {
           throw new CompareRunError(
             code === 3 ? `${label}: answers differ from the reference, refusing to compare (its output above names the differences)` : `${label}: bench exited ${code} (its output above)`,
