@@ -157,12 +157,18 @@ export class ServiceHost {
       }
       const stopTimer = histogram.startTimer();
       const abort = new AbortController();
-      call.once('cancelled', () => abort.abort());
+      let finished = false;
+      // grpc-js emits 'cancelled' when the stream closes, also after a call that completed;
+      // aborting then would only build a DOMException (a stack capture) per call for nobody.
+      call.once('cancelled', () => {
+        if (!finished) abort.abort();
+      });
       const rawDeadline = call.getDeadline();
       const deadline = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
       const ctx: CallContext = { method, deadline, signal: abort.signal, metadata: call.metadata, log };
       this.inFlight++;
       const finish = (code: grpc.status): void => {
+        finished = true;
         this.inFlight--;
         stopTimer();
         metrics.handled.inc({ method, code: grpc.status[code] ?? String(code) });
