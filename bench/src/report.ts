@@ -27,6 +27,8 @@ export interface LevelDetails {
   stages_ms: Record<string, { samples: number; mean: number; p50: number; p99: number }>;
   /** Mean time inside each service's handler per method ("<service> <Method>"), from /metrics; mesh only. */
   handler_ms: Record<string, { calls: number; mean_ms: number }>;
+  /** Garbage collections per service during the window (prom-client's nodejs_gc_duration_seconds), per request; mesh only. */
+  gc?: Record<string, { collections: number; per_request: number; ms_per_request: number }>;
 }
 
 export interface BenchDetails {
@@ -89,6 +91,13 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   lines.push('mean time inside the services\' handlers (from /metrics; the rest of a stage is RPC, queueing and the event loop), ms:');
   for (const [c, l] of Object.entries(d.mesh)) {
     lines.push(`  mesh       ${pad(c, 4)} ${Object.entries(l.handler_ms).sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${fmt(v.mean_ms, 2)}`).join('  ')}`);
+  }
+  if (Object.values(d.mesh).some((l) => l.gc && Object.keys(l.gc).length > 0)) {
+    lines.push('');
+    lines.push('garbage collections per request, and their pause ms per request (from /metrics, nodejs_gc_duration_seconds):');
+    for (const [c, l] of Object.entries(d.mesh)) {
+      lines.push(`  mesh       ${pad(c, 4)} ${Object.entries(l.gc ?? {}).sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${fmt(v.per_request, 3)} (${fmt(v.ms_per_request, 3)} ms)`).join('  ')}`);
+    }
   }
   if (d.micro.length > 0) {
     lines.push('');

@@ -161,7 +161,12 @@ export class ServiceHost {
       }
       const stopTimer = histogram.startTimer();
       const abort = new AbortController();
-      call.once('cancelled', () => abort.abort());
+      let finished = false;
+      // grpc-js emits 'cancelled' when the stream closes, also after a call that completed;
+      // aborting then would only build a DOMException (a stack capture) per call for nobody.
+      call.once('cancelled', () => {
+        if (!finished) abort.abort();
+      });
       const rawDeadline = call.getDeadline();
       const deadline = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
       // Tracing on: the handler runs inside this call's SERVER span (child of the caller's traceparent).
@@ -170,6 +175,7 @@ export class ServiceHost {
       const ctx: CallContext = { method, deadline, signal: abort.signal, metadata: call.metadata, log, span: traced?.span };
       this.inFlight++;
       const finish = (code: grpc.status, details?: string): void => {
+        finished = true;
         this.inFlight--;
         stopTimer();
         metrics.handled.inc({ method, code: grpc.status[code] ?? String(code) });

@@ -72,7 +72,8 @@ function globEscape(s: string): string {
 }
 
 /** Bytes before the values in an encoded entity: the write time, uint32 seconds. */
-const HEADER_BYTES = 4;
+export const ENTITY_HEADER_BYTES = 4;
+const HEADER_BYTES = ENTITY_HEADER_BYTES;
 
 /** Encodes an entity: write time (unix seconds, uint32 LE) then float32 LE values. */
 export function encodeEntity(values: ArrayLike<number>, writtenAtSec: number): Buffer {
