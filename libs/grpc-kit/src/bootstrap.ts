@@ -2,7 +2,7 @@ import { ConfigError } from '@recsys/core';
 import { DESCRIPTOR_SET_PATH } from '@recsys/proto';
 import { ConfigSpec, ConfigOf, loadConfig } from './config';
 import { commonConfig } from './common-config';
-import { createLogger, Logger } from './logger';
+import { createLogger, Logger, muteLogOutput } from './logger';
 import { ServiceMetrics } from './metrics';
 import { parentFdFromEnv, watchParent } from './parent-watch';
 import { DescriptorIndex } from './reflection';
@@ -85,11 +85,12 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
   });
   host.installSignalHandlers();
   if (parentFd !== undefined) {
-    watchParent(parentFd, (why) => {
-      // Nobody reads stdout/stderr any more: a write must not turn the drain into a crash.
+    watchParent(parentFd, () => {
+      // Nobody reads stdout/stderr any more: a write must neither crash the drain nor block
+      // it (a full pipe makes a synchronous write retry forever, timers included).
       process.stdout.on('error', () => {});
       process.stderr.on('error', () => {});
-      log.warn({ why }, 'launcher gone: draining and exiting');
+      muteLogOutput();
       // Nobody is left to force a stuck drain either: bound it here.
       setTimeout(() => process.exit(1), common.SHUTDOWN_DELAY_MS + common.DRAIN_TIMEOUT_MS + 5000).unref();
       host.shutdown('launcher gone').then(
