@@ -105,7 +105,7 @@ describe('bench server-side handler times', () => {
 });
 
 describe('bench closed loop', () => {
-  const answer = { items: [], modelVersion: '', artifactVersion: '', degradedStages: [], timings: [] };
+  const answer = { items: [], modelVersion: '', artifactVersion: '', degradedStages: [], timings: [], traceId: '', variant: '', requestId: '' };
 
   it('keeps the window open until min-requests completed, counts errors apart, and signals the window once each way', async () => {
     let n = 0;

@@ -34,6 +34,7 @@ describe('toRankerInput', () => {
   const base = () => ({
     userId: 'u',
     topK: 0,
+    variant: '',
     candidates: {
       itemIds: ['a', 'b'],
       scores: [2, 1],
