@@ -102,7 +102,10 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   if (d.micro.length > 0) {
     lines.push('');
     lines.push('micro-benchmarks (sequential, one at a time; median / p99 µs):');
-    for (const m of d.micro) lines.push(`  ${pad(m.name, 92)} ${pad(fmt(m.median_us), 9, true)} ${pad(fmt(m.p99_us), 9, true)}${m.note ? `  (${m.note})` : ''}`);
+    for (const m of d.micro) {
+      const floor = m.over_floor !== undefined ? `  ${fmt(m.over_floor, 2)}× its floor${m.over_floor <= 2 ? '' : ' (over 2×)'}` : '';
+      lines.push(`  ${pad(m.name, 92)} ${pad(fmt(m.median_us), 9, true)} ${pad(fmt(m.p99_us), 9, true)}${floor}${m.note ? `  (${m.note})` : ''}`);
+    }
   }
   lines.push('');
   lines.push('targets (issue 7, this machine):');

@@ -135,7 +135,7 @@ export class RedisBackend implements FeatureBackend {
     const expectBytes = ENTITY_HEADER_BYTES + width * 4;
     await Promise.all(
       [...byBucket.values()].map(async (list) => {
-        const keys = list.map((r) => this.keys.entity(live.version, view, ids[r] as string, live.buckets));
+        const keys = this.keys.entities(live.version, view, list.length === n ? ids : list.map((r) => ids[r] as string), live.buckets);
         const values = await this.redis.mgetBuffer(...keys);
         for (let j = 0; j < list.length; j++) {
           const r = list[j] as number;
