@@ -30,6 +30,7 @@ export const USAGE = `npm run bench -- [options]
   --micro-ms 1500           time budget of each micro-benchmark
   --no-micro                skip the micro-benchmarks
   --no-feature-store        do not run npm run bench:feature-store afterwards
+  --no-http                 skip the HTTP/JSON front door (measured at c=16 beside gRPC by default)
   --profile                 c=16 only, with CPU profiles of the four services (profiles/, profile-summary.txt)
 Exit codes: 0 done, 1 failure, 2 bad flag, 3 answers differ from the reference answers (no figures reported).
 `;
@@ -74,6 +75,7 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
         'micro-ms': { type: 'string', default: '1500' },
         'no-micro': { type: 'boolean', default: false },
         'no-feature-store': { type: 'boolean', default: false },
+        'no-http': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -127,6 +129,7 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
       micro: !values['no-micro'],
       microBudgetMs: intFlag('micro-ms', values['micro-ms'], 1),
       profile: values.profile,
+      http: !values['no-http'],
       log,
     };
   } catch (err) {

@@ -8,6 +8,10 @@ export interface BenchJson {
   inprocess: { c16: LevelStats; c64: LevelStats };
   /** Mesh rps / in-process rps at c = 16. */
   mesh_over_inprocess: number;
+  /** The mesh through the gateway's HTTP/JSON API (absent with --no-http). */
+  http?: { c16: LevelStats };
+  /** HTTP/JSON rps / gRPC rps at c = 16: the cost of the JSON front door. */
+  http_over_grpc?: number;
 }
 
 /** Everything else one run measured (bench-details.json). */
@@ -36,6 +40,8 @@ export interface BenchDetails {
   artifact_version: string;
   settings: { warmup_ms: number; duration_ms: number; min_requests: number; k: number; users: number; debug_every: number };
   mesh: Record<string, LevelDetails>;
+  /** The mesh through the HTTP/JSON API (absent with --no-http). */
+  http?: Record<string, LevelDetails>;
   inprocess: Record<string, LevelDetails>;
   micro: MicroResult[];
   targets: Record<string, { target: string; measured: string; met: boolean }>;
@@ -55,7 +61,7 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   const widths = [10, 4, 8, 8, 8, 8, 8, 7, 9, 0];
   lines.push(head.map((h, i) => pad(h, widths[i]!, i > 0 && i < 9)).join(' '));
   lines.push('-'.repeat(110));
-  for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {
+  for (const [variant, levels] of [['mesh', d.mesh], ['http/json', d.http ?? {}], ['in-process', d.inprocess]] as const) {
     for (const [c, l] of Object.entries(levels)) {
       const s = l.stats;
       const cpu = Object.entries(l.cpu_percent)
@@ -68,9 +74,10 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   }
   lines.push('');
   lines.push(`mesh / in-process throughput at c=16: ${fmt(json.mesh_over_inprocess, 2)}`);
+  if (json.http_over_grpc !== undefined) lines.push(`HTTP/JSON / gRPC throughput at c=16 (the cost of the JSON front door): ${fmt(json.http_over_grpc, 2)}`);
   lines.push('');
   lines.push('CPU ms per request (less sensitive to other load on the machine than req/s; a total of T ms needs T cores at 1000 req/s):');
-  for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {
+  for (const [variant, levels] of [['mesh', d.mesh], ['http/json', d.http ?? {}], ['in-process', d.inprocess]] as const) {
     for (const [c, l] of Object.entries(levels)) {
       const parts = Object.entries(l.cpu_ms_per_request).map(([p, v]) => `${p} ${fmt(v, 2)}`);
       const total = l.cpu_ms_per_request['total (without load-gen)'] ?? NaN;
@@ -79,7 +86,7 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   }
   lines.push('');
   lines.push('per-stage time inside the gateway (debug-sampled requests; mean / p50 / p99 ms):');
-  for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {
+  for (const [variant, levels] of [['mesh', d.mesh], ['http/json', d.http ?? {}], ['in-process', d.inprocess]] as const) {
     for (const [c, l] of Object.entries(levels)) {
       const parts = Object.entries(l.stages_ms).map(([st, v]) => `${st} ${fmt(v.mean, 2)}/${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`);
       lines.push(`  ${pad(variant, 10)} ${pad(c, 4)} ${parts.join('  ')}`);

@@ -17,6 +17,9 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceName, { grpc: number; metrics
   ranker: { grpc: 50054, metrics: 9094 },
 };
 
+/** Default port of the gateway's HTTP/JSON API (HTTP_PORT). */
+export const DEFAULT_HTTP_PORT = 8080;
+
 /** Repository root (this file lives in deploy/local/{src,dist}). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 

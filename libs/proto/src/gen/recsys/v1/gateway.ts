@@ -544,6 +544,8 @@ export const GatewayServiceService = {
   /**
    * Recommend returns the k best items for a user. Stages that fail or run out of time
    * fall back and are listed in the response's degraded stages instead of failing the call.
+   * Over HTTP: POST /v1/recommendations with the request as the JSON body, or
+   * GET /v1/users/{user_id}/recommendations?k=10 with the other fields as query parameters.
    */
   recommend: {
     path: "/recsys.v1.GatewayService/Recommend" as const,
@@ -560,6 +562,8 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
   /**
    * Recommend returns the k best items for a user. Stages that fail or run out of time
    * fall back and are listed in the response's degraded stages instead of failing the call.
+   * Over HTTP: POST /v1/recommendations with the request as the JSON body, or
+   * GET /v1/users/{user_id}/recommendations?k=10 with the other fields as query parameters.
    */
   recommend: handleUnaryCall<RecommendRequest, RecommendResponse>;
 }
@@ -568,6 +572,8 @@ export interface GatewayServiceClient extends Client {
   /**
    * Recommend returns the k best items for a user. Stages that fail or run out of time
    * fall back and are listed in the response's degraded stages instead of failing the call.
+   * Over HTTP: POST /v1/recommendations with the request as the JSON body, or
+   * GET /v1/users/{user_id}/recommendations?k=10 with the other fields as query parameters.
    */
   recommend(
     request: RecommendRequest,
