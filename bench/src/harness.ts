@@ -18,7 +18,7 @@ import { LoadWorker } from './worker-client';
 import { generateWorkload, workloadFingerprint } from './generated-workload';
 import { loadWorkload, writeWorkloadArtifact, type Workload } from './workload';
 import { summarizeProfiles } from './profile';
-import { handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
+import { gcBetween, handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
 
 const execFileP = promisify(execFile);
 
@@ -110,6 +110,11 @@ async function measure(
     for (const [method, v] of Object.entries(handlingBetween(hb[service] ?? {}, totals))) handler_ms[`${service} ${method.replace(/^.*\//, '')}`] = v;
   }
   const stats = summarize(result.latenciesMs, result.wallMs);
+  const gc: NonNullable<LevelDetails['gc']> = {};
+  for (const [service, totals] of Object.entries(handlingAfter)) {
+    const g = gcBetween(hb[service] ?? {}, totals, result.latenciesMs.length + result.errors);
+    if (g) gc[service] = g;
+  }
   const details: LevelDetails = {
     stats,
     window_ms: Math.round(result.wallMs),
@@ -121,6 +126,7 @@ async function measure(
     cpu_ms_per_request: {},
     stages_ms: stagesOf(result),
     handler_ms,
+    gc,
   };
   // CPU time per request is far less sensitive to other load on the machine than req/s.
   const served = result.latenciesMs.length + result.errors;
@@ -250,9 +256,6 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       mesh: { c1: stat(meshDetails, 'c1'), c16: stat(meshDetails, 'c16'), c64: stat(meshDetails, 'c64') },
       inprocess: { c16: stat(ipDetails, 'c16'), c64: stat(ipDetails, 'c64') },
       mesh_over_inprocess: Math.round((stat(meshDetails, 'c16').rps / stat(ipDetails, 'c16').rps) * 1000) / 1000,
-      ...(httpDetails.c16
-        ? { http: { c16: httpDetails.c16.stats }, http_over_grpc: Math.round((httpDetails.c16.stats.rps / stat(meshDetails, 'c16').rps) * 1000) / 1000 }
-        : {}),
     };
     const cpus = os.cpus();
     const details: BenchDetails = {
@@ -262,7 +265,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       artifact_version: artifact.version,
       settings: { warmup_ms: o.warmupMs, duration_ms: o.durationMs, min_requests: o.minRequests, k: o.k, users: workload.users, debug_every: o.debugEvery },
       mesh: meshDetails,
-      ...(httpDetails.c16 ? { http: httpDetails } : {}),
+      ...(httpDetails.c16 ? { http: httpDetails, http_over_grpc: Math.round((httpDetails.c16.stats.rps / stat(meshDetails, 'c16').rps) * 1000) / 1000 } : {}),
       inprocess: ipDetails,
       micro,
       targets: checkTargets(json),

@@ -8,10 +8,6 @@ export interface BenchJson {
   inprocess: { c16: LevelStats; c64: LevelStats };
   /** Mesh rps / in-process rps at c = 16. */
   mesh_over_inprocess: number;
-  /** The mesh through the gateway's HTTP/JSON API (absent with --no-http). */
-  http?: { c16: LevelStats };
-  /** HTTP/JSON rps / gRPC rps at c = 16: the cost of the JSON front door. */
-  http_over_grpc?: number;
 }
 
 /** Everything else one run measured (bench-details.json). */
@@ -31,6 +27,8 @@ export interface LevelDetails {
   stages_ms: Record<string, { samples: number; mean: number; p50: number; p99: number }>;
   /** Mean time inside each service's handler per method ("<service> <Method>"), from /metrics; mesh only. */
   handler_ms: Record<string, { calls: number; mean_ms: number }>;
+  /** Garbage collections per service during the window (prom-client's nodejs_gc_duration_seconds), per request; mesh only. */
+  gc?: Record<string, { collections: number; per_request: number; ms_per_request: number }>;
 }
 
 export interface BenchDetails {
@@ -40,8 +38,10 @@ export interface BenchDetails {
   artifact_version: string;
   settings: { warmup_ms: number; duration_ms: number; min_requests: number; k: number; users: number; debug_every: number };
   mesh: Record<string, LevelDetails>;
-  /** The mesh through the HTTP/JSON API (absent with --no-http). */
+  /** The mesh through the HTTP/JSON API at c = 16 (absent with --no-http). */
   http?: Record<string, LevelDetails>;
+  /** HTTP/JSON rps / gRPC rps at c = 16: the cost of the JSON front door (absent with --no-http). */
+  http_over_grpc?: number;
   inprocess: Record<string, LevelDetails>;
   micro: MicroResult[];
   targets: Record<string, { target: string; measured: string; met: boolean }>;
@@ -74,7 +74,7 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   }
   lines.push('');
   lines.push(`mesh / in-process throughput at c=16: ${fmt(json.mesh_over_inprocess, 2)}`);
-  if (json.http_over_grpc !== undefined) lines.push(`HTTP/JSON / gRPC throughput at c=16 (the cost of the JSON front door): ${fmt(json.http_over_grpc, 2)}`);
+  if (d.http_over_grpc !== undefined) lines.push(`HTTP/JSON / gRPC throughput at c=16 (the cost of the JSON front door): ${fmt(d.http_over_grpc, 2)}`);
   lines.push('');
   lines.push('CPU ms per request (less sensitive to other load on the machine than req/s; a total of T ms needs T cores at 1000 req/s):');
   for (const [variant, levels] of [['mesh', d.mesh], ['http/json', d.http ?? {}], ['in-process', d.inprocess]] as const) {
@@ -97,10 +97,20 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   for (const [c, l] of Object.entries(d.mesh)) {
     lines.push(`  mesh       ${pad(c, 4)} ${Object.entries(l.handler_ms).sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${fmt(v.mean_ms, 2)}`).join('  ')}`);
   }
+  if (Object.values(d.mesh).some((l) => l.gc && Object.keys(l.gc).length > 0)) {
+    lines.push('');
+    lines.push('garbage collections per request, and their pause ms per request (from /metrics, nodejs_gc_duration_seconds):');
+    for (const [c, l] of Object.entries(d.mesh)) {
+      lines.push(`  mesh       ${pad(c, 4)} ${Object.entries(l.gc ?? {}).sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${fmt(v.per_request, 3)} (${fmt(v.ms_per_request, 3)} ms)`).join('  ')}`);
+    }
+  }
   if (d.micro.length > 0) {
     lines.push('');
     lines.push('micro-benchmarks (sequential, one at a time; median / p99 µs):');
-    for (const m of d.micro) lines.push(`  ${pad(m.name, 92)} ${pad(fmt(m.median_us), 9, true)} ${pad(fmt(m.p99_us), 9, true)}${m.note ? `  (${m.note})` : ''}`);
+    for (const m of d.micro) {
+      const floor = m.over_floor !== undefined ? `  ${fmt(m.over_floor, 2)}× its floor${m.over_floor <= 2 ? '' : ' (over 2×)'}` : '';
+      lines.push(`  ${pad(m.name, 92)} ${pad(fmt(m.median_us), 9, true)} ${pad(fmt(m.p99_us), 9, true)}${floor}${m.note ? `  (${m.note})` : ''}`);
+    }
   }
   lines.push('');
   lines.push('targets (issue 7, this machine):');
