@@ -54,7 +54,7 @@ function describeJsonError(desc: DescMessage, err: Error): InvalidArgumentError 
     const name = fqName.startsWith(`${desc.typeName}.`) ? fqName.slice(desc.typeName.length + 1) : fqName.split('.').pop() ?? fqName;
     const problem = field[2] ?? '';
     if (problem === 'set multiple times') return new InvalidArgumentError(name, `given twice (as ${name} and as its lowerCamelCase JSON name); give it once`);
-    return new InvalidArgumentError(name, `invalid value ${problem.slice(0, 200)}`);
+    return new InvalidArgumentError(name, /^expected /.test(problem) ? problem.slice(0, 200) : `invalid value ${problem.slice(0, 200)}`);
   }
   return new InvalidArgumentError('body', msg.slice(0, 300));
 }
