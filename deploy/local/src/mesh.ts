@@ -72,7 +72,9 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   // The gateway's HTTP port: as set (HTTP_PORT), else free with free ports, else its default.
   const gatewayEnv = { ...process.env, ...opts.env, ...opts.serviceEnv?.gateway };
   const httpEnabled = !/^(false|0|no|off)$/i.test((gatewayEnv.HTTP_ENABLED ?? '').trim());
-  const httpPort = gatewayEnv.HTTP_PORT?.trim() ? gatewayEnv.HTTP_PORT.trim() : opts.ports === 'free' ? String(await freePort()) : String(DEFAULT_HTTP_PORT);
+  // HTTP_PORT=0 is resolved here to a free port, so the mesh (and the npm start banner) know it.
+  const givenHttp = gatewayEnv.HTTP_PORT?.trim();
+  const httpPort = givenHttp && givenHttp !== '0' ? givenHttp : givenHttp === '0' || opts.ports === 'free' ? String(await freePort()) : String(DEFAULT_HTTP_PORT);
   const services = {} as Record<ServiceName, ServiceProcess>;
   const downstream = {
     HTTP_PORT: httpPort,

@@ -249,6 +249,7 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
           const failure = err instanceof HttpInputError ? { code: err.code, message: err.message, internal: false } : toRpcFailure(err);
           observe(failure.code);
           if (failure.internal) log.error({ err }, 'unhandled error in HTTP handler');
+          else if ((HTTP_STATUS_OF[failure.code] ?? 500) >= 500) log.warn({ code: grpc.status[failure.code], message: failure.message }, 'HTTP call failed');
           else log.debug({ code: grpc.status[failure.code], message: failure.message }, 'HTTP call failed');
           return sendFailure(req, reply, failure);
         } finally {
