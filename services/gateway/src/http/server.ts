@@ -238,6 +238,9 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
             });
             const metadata = new grpc.Metadata();
             metadata.set('x-request-id', req.id);
+            // A W3C trace context from the HTTP caller goes on as the gRPC one would (request log's trace id).
+            const tp = req.headers.traceparent;
+            if (typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp)) metadata.set('traceparent', tp);
             out = await handler(bytes, { method: `/${route.method.parent.typeName}/${route.method.name}`, deadline, signal: abort.signal, metadata, log });
           } finally {
             clearTimeout(timer);
