@@ -60,6 +60,9 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     return fail('configuration', err);
   }
   const common = config as unknown as ConfigOf<CommonSpec>;
+  if (common.MAX_CONCURRENT_CALLS > 0 && common.MAX_CALLS_PER_CONNECTION > common.MAX_CONCURRENT_CALLS) {
+    return fail('configuration', new ConfigError('MAX_CALLS_PER_CONNECTION', `must not exceed MAX_CONCURRENT_CALLS (${common.MAX_CONCURRENT_CALLS}), got ${common.MAX_CALLS_PER_CONNECTION}`));
+  }
   log = createLogger(def.name, common.LOG_LEVEL);
   const metrics = new ServiceMetrics(def.name);
   let credentials: ReturnType<typeof serverCredentials>;
@@ -82,6 +85,16 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     maxConnectionAgeMs: common.MAX_CONNECTION_AGE_MS,
     maxMessageBytes: common.MAX_MESSAGE_BYTES,
     credentials,
+    reflectionScope: common.REFLECTION_SCOPE as 'served' | 'all',
+    transport: {
+      maxConcurrentStreams: common.GRPC_MAX_CONCURRENT_STREAMS,
+      maxConnectionIdleMs: common.GRPC_MAX_CONNECTION_IDLE_MS,
+      maxConnections: common.MAX_CONNECTIONS,
+      maxCallsPerConnection: common.MAX_CALLS_PER_CONNECTION,
+      keepaliveTimeMs: common.GRPC_KEEPALIVE_TIME_MS,
+      keepaliveTimeoutMs: common.GRPC_KEEPALIVE_TIMEOUT_MS,
+      minPingIntervalMs: common.GRPC_MIN_PING_INTERVAL_MS,
+    },
   });
   host.installSignalHandlers();
   if (parentFd !== undefined) {
