@@ -48,7 +48,9 @@ def read_frames(sock, report, until):
                 key = str(frame.error_code)
                 report['rst'][key] = report['rst'].get(key, 0) + 1
             elif isinstance(frame, GoAwayFrame):
-                report['goaway'] = {'error_code': frame.error_code, 'debug': frame.additional_data.decode('latin-1')}
+                # The first GOAWAY says why; a closing session may send another.
+                if report['goaway'] is None:
+                    report['goaway'] = {'error_code': frame.error_code, 'debug': frame.additional_data.decode('latin-1')}
             elif isinstance(frame, PingFrame) and 'ACK' in frame.flags:
                 report['ping_acks'] += 1
     return report

@@ -60,9 +60,6 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     return fail('configuration', err);
   }
   const common = config as unknown as ConfigOf<CommonSpec>;
-  if (common.MAX_CONCURRENT_CALLS > 0 && common.MAX_CALLS_PER_CONNECTION > common.MAX_CONCURRENT_CALLS) {
-    return fail('configuration', new ConfigError('MAX_CALLS_PER_CONNECTION', `must not exceed MAX_CONCURRENT_CALLS (${common.MAX_CONCURRENT_CALLS}), got ${common.MAX_CALLS_PER_CONNECTION}`));
-  }
   log = createLogger(def.name, common.LOG_LEVEL);
   const metrics = new ServiceMetrics(def.name);
   let credentials: ReturnType<typeof serverCredentials>;

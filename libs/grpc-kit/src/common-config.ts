@@ -23,7 +23,7 @@ export function commonConfig(defaults: { grpcPort: number; metricsPort: number; 
     ),
     MAX_CALLS_PER_CONNECTION: int(
       defaults.callsPerConnection ?? 0,
-      "calls one client connection may have in flight, its share of MAX_CONCURRENT_CALLS, so one client cannot take every slot (0 = no share: the internal services' default, their one caller, the gateway, multiplexes every request on one connection)",
+      "calls one client connection may have in flight, its share of MAX_CONCURRENT_CALLS, so one client cannot take every slot (at most MAX_CONCURRENT_CALLS; 0 = no share: the internal services' default, their one caller, the gateway, multiplexes every request on one connection)",
       0,
       100_000,
     ),

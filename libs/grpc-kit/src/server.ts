@@ -108,6 +108,8 @@ function clip(details: string): string {
 
 /** A connection rejected over the connection cap lives this long (so its calls can be told why), then is closed. */
 const REFUSED_CONNECTION_LIFE_MS = 2000;
+/** Longest wait for a new connection's HTTP/2 handshake. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Strikes of too-frequent pings before the connection is closed. */
 const MAX_PING_STRIKES = 3;
 
@@ -215,7 +217,7 @@ export class ServiceHost {
         callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: `${this.opts.name} is at its limit of ${limit} concurrent calls; retry later` });
         return;
       }
-      const share = this.limits.maxCallsPerConnection;
+      const share = limit > 0 ? Math.min(this.limits.maxCallsPerConnection, limit) : this.limits.maxCallsPerConnection;
       const mine = this.perConnection.get(peer) ?? 0;
       if (share > 0 && mine >= share) {
         metrics.handled.inc({ method, code: 'RESOURCE_EXHAUSTED' });
@@ -292,8 +294,12 @@ export class ServiceHost {
     const before = new Set(h2Servers?.keys() ?? []);
     const injector = this.server.createConnectionInjector(credentials);
     const h2 = [...(h2Servers?.keys() ?? [])].find((k) => !before.has(k));
-    if (h2 && this.limits.minPingIntervalMs > 0) h2.on('session', (session: http2.ServerHttp2Session) => this.enforcePings(session));
-    else if (!h2) this.opts.log.warn('grpc-js internals changed: client ping enforcement is off');
+    if (h2) {
+      h2.on('session', (session: http2.ServerHttp2Session) => {
+        if (this.limits.minPingIntervalMs > 0) this.enforcePings(session);
+        this.enforceHandshake(session);
+      });
+    } else this.opts.log.warn('grpc-js internals changed: client ping enforcement and the handshake timeout are off');
     const { maxConnections } = this.limits;
     const listener = net.createServer((socket) => {
       this.sockets.add(socket);
@@ -347,6 +353,20 @@ export class ServiceHost {
         setTimeout(() => session.destroy(), 100).unref();
       }
     });
+  }
+
+  /**
+   * A connection that has not completed the HTTP/2 handshake (the client's SETTINGS) within
+   * the idle timeout (at most 10 s) is closed: grpc-js's idle timer only applies to
+   * sessions that started, so a bare TCP connection would otherwise stay until the age limit.
+   */
+  private enforceHandshake(session: http2.ServerHttp2Session): void {
+    const idle = this.limits.maxConnectionIdleMs;
+    const ms = idle > 0 ? Math.min(idle, HANDSHAKE_TIMEOUT_MS) : HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => session.destroy(), ms);
+    timer.unref();
+    session.once('remoteSettings', () => clearTimeout(timer));
+    session.once('close', () => clearTimeout(timer));
   }
 
   /** Open client connections, and how many were refused over the cap since the start. */

@@ -307,6 +307,15 @@ async function collectGarbage(redis: RedisLike, keys: RedisKeys, keep: readonly 
 /** Deletes every key of a version (SCAN on each master, UNLINK per key: keys differ in slot). */
 async function deleteVersion(redis: RedisLike, keys: RedisKeys, version: string): Promise<number> {
   let removed = 0;
+  // Markers first: from here on every read of this version fails (snapshot gone) instead
+  // of finding some entities deleted and others not.
+  const raw = await redis.get(keys.meta(version));
+  const buckets = raw ? Number((JSON.parse(raw) as Partial<SnapshotMeta>).buckets ?? 0) : 0;
+  if (buckets > 0) {
+    const unlinks: Promise<number>[] = [];
+    for (const view of ['user', 'item'] as const) for (let b = 0; b < buckets; b++) unlinks.push(redis.unlink(keys.marker(version, view, b)));
+    removed += (await Promise.all(unlinks)).reduce((a, n) => a + n, 0);
+  }
   for (const node of masterNodes(redis)) {
     let cursor = '0';
     do {
