@@ -9,6 +9,7 @@ export * from './metrics';
 export * from './onnx-metadata';
 export * from './vectors';
 export * from './retrieval';
+export * from './retrieval-index';
 export * from './artifact-watcher';
 export * from './errors';
 export * from './ids';

@@ -117,7 +117,7 @@ export async function evaluateArtifact(
 ): Promise<EvaluationReport> {
   const { manifest } = a;
   const dim = manifest.embedding_dim;
-  const retriever = new MergedRetriever({
+  const retriever = await MergedRetriever.create({
     nItems: a.itemIds.length,
     dim,
     itemEmbeddings: a.itemEmbeddings,
@@ -144,7 +144,7 @@ export async function evaluateArtifact(
       n: 300,
     };
     for (const [method, only] of Object.entries(SOURCES_OF) as Array<[EvaluationMethod, readonly RetrievalSource[] | undefined]>) {
-      const r = retriever.retrieve(only ? { ...query, only } : query);
+      const r = await retriever.retrieve(only ? { ...query, only } : query);
       acc.get(method)!.add(r.items, t);
       if (method !== 'merged_retrieval') continue;
       // Two-stage: the ranker's input exactly as the ranker service assembles it.
@@ -167,6 +167,7 @@ export async function evaluateArtifact(
     if (done % 50 === 0) onProgress?.(done / targets.size);
   }
   onProgress?.(1);
+  await retriever.release();
   const results: EvaluationReport['results'] = {};
   for (const m of EVALUATION_METHODS) results[m] = acc.get(m)!.result(a.itemIds.length);
   return { split: holdout.split, users: targets.size, catalogue: a.itemIds.length, artifact_version: manifest.version, results };

@@ -89,10 +89,10 @@ export interface RetrievalModels {
 }
 
 /** The core retriever over in-memory models, with popularity counted from `history`. */
-function retrieverFor(models: RetrievalModels, history: History): MergedRetriever {
+function retrieverFor(models: RetrievalModels, history: History): Promise<MergedRetriever> {
   const pop = new Float32Array(history.nItems);
   for (const i of history.items) pop[i]!++;
-  return new MergedRetriever({
+  return MergedRetriever.create({
     nItems: history.nItems,
     dim: models.embeddings.dim,
     itemEmbeddings: models.embeddings.item,
@@ -120,20 +120,23 @@ export function recentItems(history: History, u: number): number[] {
  * Merged top-`k` candidates for each user, excluding the user's own history items and
  * items without any interaction in `history` (docs/EVALUATION.md's candidate rule).
  */
-export function retrieveCandidates(models: RetrievalModels, history: History, users: readonly number[], k: number, only?: readonly RetrievalSource[]): CandidateList[] {
-  const retriever = retrieverFor(models, history);
+export async function retrieveCandidates(models: RetrievalModels, history: History, users: readonly number[], k: number, only?: readonly RetrievalSource[]): Promise<CandidateList[]> {
+  const retriever = await retrieverFor(models, history);
   const emb = models.embeddings;
-  return users.map((u) => {
+  const out: CandidateList[] = [];
+  for (const u of users) {
     const recent = recentItems(history, u);
-    const r = retriever.retrieve({
+    const r = await retriever.retrieve({
       userEmbedding: emb.user.subarray(u * emb.dim, (u + 1) * emb.dim),
       recentItems: recent,
       exclude: new Set(recent),
       n: k,
       ...(only ? { only } : {}),
     });
-    return { user: u, items: r.items, scores: r.scores, sourceScores: r.sourceScores };
-  });
+    out.push({ user: u, items: r.items, scores: r.scores, sourceScores: r.sourceScores });
+  }
+  await retriever.release();
+  return out;
 }
 
 /**
@@ -221,7 +224,7 @@ export interface RankerTrainingInput {
  * `negativesPerUser` sampled negatives; the held-out users measure AUC, NDCG@10 and
  * Recall@10 of the ranker against the merged retrieval order.
  */
-export function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): TrainedRanker {
+export async function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): Promise<TrainedRanker> {
   const o: RankerTrainOptions = { ...DEFAULT_RANKER_OPTIONS, ...options };
   const { spec } = input;
   const width = spec.length;
@@ -233,10 +236,10 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   const training = users.slice(nHoldout).sort((a, b) => a - b);
 
   /** Builds the labelled rows of `userList` and trains an MLP on them (progress from `p0` to `p1`). */
-  const fit = (userList: number[], p0: number, p1: number): { mlp: Mlp; rows: number; users: number } => {
+  const fit = async (userList: number[], p0: number, p1: number): Promise<{ mlp: Mlp; rows: number; users: number }> => {
     const at = (f: number): number => p0 + (p1 - p0) * f;
     o.onProgress?.(at(0), 'retrieving candidates');
-    const cands = retrieveCandidates(input.models, input.history, userList, o.candidates);
+    const cands = await retrieveCandidates(input.models, input.history, userList, o.candidates);
     const rows: number[] = [];
     const labels: number[] = [];
     let usersKept = 0;
@@ -266,13 +269,13 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
     return { mlp: toFloat32(foldStandardization(trained, standardization)), rows: n, users: usersKept };
   };
   const refit = o.refit && holdout.length > 0;
-  const first = fit(training, 0, refit ? 0.45 : 0.9);
+  const first = await fit(training, 0, refit ? 0.45 : 0.9);
   const { mlp } = first;
   const n = first.rows;
   const usersKept = first.users;
 
   o.onProgress?.(refit ? 0.47 : 0.9, 'validating on held-out users');
-  const holdoutCands = retrieveCandidates(input.models, input.history, holdout, o.candidates);
+  const holdoutCands = await retrieveCandidates(input.models, input.history, holdout, o.candidates);
   const allScores: number[] = [];
   const allLabels: number[] = [];
   const sums = { ndcgAls: 0, ndcgRanker: 0, recallAls: 0, recallRanker: 0 };
@@ -302,7 +305,7 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   };
   if (refit) {
     // Settings and metrics come from the held-out users; the served model then learns from all of them.
-    const all = fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.95);
+    const all = await fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.95);
     metrics['ranker_refit_users'] = all.users;
     metrics['ranker_refit_rows'] = all.rows;
     o.onProgress?.(1, `held-out AUC ${metrics['val_auc']!.toFixed(3)}; refit on all ${all.users} users`);

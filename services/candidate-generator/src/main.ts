@@ -18,11 +18,14 @@ void runService({
         maxNumCandidates: config.MAX_NUM_CANDIDATES,
       }),
     );
-    const load = (dir: string): void => {
-      const next = new Retriever(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']));
+    const load = async (dir: string): Promise<void> => {
+      const next = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']));
+      const previous = retriever;
       retriever = next;
       metrics.setVersion(next.version);
-      log.info({ version: next.version, dir, items: next.artifacts.itemIds.length }, 'artifacts loaded');
+      log.info({ version: next.version, dir, items: next.artifacts.itemIds.length, index: next.indexKind }, 'artifacts loaded');
+      // The replaced version's index is freed once its in-flight requests are done.
+      previous?.release().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'releasing the previous retrieval index failed'));
     };
     return async () => {
       const watcher = await ArtifactWatcher.loadAndWatch({

@@ -20,18 +20,35 @@ export interface Candidates {
  */
 export class Retriever {
   private readonly dim: number;
-  private readonly merged: MergedRetriever;
 
-  constructor(readonly artifacts: LoadedArtifacts) {
+  private constructor(
+    readonly artifacts: LoadedArtifacts,
+    private readonly merged: MergedRetriever,
+  ) {
     this.dim = artifacts.manifest.embedding_dim;
-    this.merged = new MergedRetriever({
+  }
+
+  /** Opens the retrieval of one loaded artifact version (its embedding index included). */
+  static async create(artifacts: LoadedArtifacts): Promise<Retriever> {
+    const merged = await MergedRetriever.create({
       nItems: artifacts.itemIds.length,
-      dim: this.dim,
+      dim: artifacts.manifest.embedding_dim,
       itemEmbeddings: artifacts.itemEmbeddings,
       itemPopularity: artifacts.itemPopularity,
       ...(artifacts.itemNeighbors ? { neighbors: artifacts.itemNeighbors } : {}),
       config: artifacts.manifest.retrieval ?? DEFAULT_RETRIEVAL_CONFIG,
     });
+    return new Retriever(artifacts, merged);
+  }
+
+  /** Which embedding index serves this version. */
+  get indexKind(): string {
+    return this.merged.index.kind;
+  }
+
+  /** Frees the version's index once the requests running on it have finished. */
+  release(): Promise<void> {
+    return this.merged.release();
   }
 
   get version(): string {
@@ -42,7 +59,7 @@ export class Retriever {
    * Up to `n` candidates for `userId`, none of them in `exclude`; `recent` are the user's
    * most recent item ids, newest first (ids the artifact does not know are ignored).
    */
-  retrieve(userId: string, n: number, exclude: ReadonlySet<string>, recent: readonly string[] = []): Candidates {
+  async retrieve(userId: string, n: number, exclude: ReadonlySet<string>, recent: readonly string[] = []): Promise<Candidates> {
     const { itemIndex, userIndex, userEmbeddings, itemIds } = this.artifacts;
     const excluded = new Set<number>();
     for (const id of exclude) {
@@ -55,7 +72,7 @@ export class Retriever {
       if (row !== undefined) recentRows.push(row);
     }
     const userRow = userIndex.get(userId);
-    const r = this.merged.retrieve({
+    const r = await this.merged.retrieve({
       ...(userRow === undefined ? {} : { userEmbedding: userEmbeddings.subarray(userRow * this.dim, (userRow + 1) * this.dim) }),
       recentItems: recentRows,
       exclude: excluded,

@@ -24,12 +24,12 @@ export function candidateGeneratorHandlers(
   limits: CandidateGeneratorLimits,
 ): AsyncHandlers<typeof CandidateGeneratorServiceService> {
   return {
-    generateCandidates(req) {
+    async generateCandidates(req) {
       validateGenerateCandidates(req, limits);
       const retriever = current();
       if (!retriever) throw new UnavailableError('no artifact loaded');
       const n = req.numCandidates || limits.defaultNumCandidates;
-      const c = retriever.retrieve(req.userId, n, new Set(req.excludeItemIds), req.recentItemIds);
+      const c = await retriever.retrieve(req.userId, n, new Set(req.excludeItemIds), req.recentItemIds);
       return {
         candidates: {
           itemIds: c.itemIds,

@@ -24,8 +24,8 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 const scoresOf = (c: { sourceScores: { source: string; scores: Float32Array }[] }, source: string) => Array.from(c.sourceScores.find((s) => s.source === source)?.scores ?? []);
 
 describe('Retriever (the candidate generator over one artifact version)', () => {
-  it('a known user: embedding and popularity fused by reciprocal rank, ids and every source score reported', () => {
-    const c = new Retriever(artifacts).retrieve('u1', 10, new Set());
+  it('a known user: embedding and popularity fused by reciprocal rank, ids and every source score reported', async () => {
+    const c = await (await Retriever.create(artifacts)).retrieve('u1', 10, new Set());
     // u1 · items = 1, 2, 1.5 → embedding ranks 20, 30, 10; popularity ranks 10, 20, 30.
     // Fused: 20 = 2/11 + 0.2/12, 30 = 2/12 + 0.2/13, 10 = 2/13 + 0.2/11.
     expect(c.itemIds).toEqual(['20', '30', '10']);
@@ -36,32 +36,32 @@ describe('Retriever (the candidate generator over one artifact version)', () => 
     expect(c.userKnown).toBe(true);
   });
 
-  it('an unknown user gets the popular items with their counts, flagged popularity and unknown', () => {
-    const c = new Retriever(artifacts).retrieve('nobody', 10, new Set());
+  it('an unknown user gets the popular items with their counts, flagged popularity and unknown', async () => {
+    const c = await (await Retriever.create(artifacts)).retrieve('nobody', 10, new Set());
     expect(c.itemIds).toEqual(['10', '20', '30']);
     expect(Array.from(c.scores)).toEqual([5, 3, 1]);
     expect(c.sources).toEqual(['popularity', 'popularity', 'popularity']);
     expect(c.userKnown).toBe(false);
   });
 
-  it('honours exclusions by item id and cuts to n; ids the artifact does not know are ignored', () => {
-    const r = new Retriever(artifacts);
-    expect(r.retrieve('u1', 10, new Set(['20', 'no-such-item'])).itemIds).toEqual(['30', '10']);
-    expect(r.retrieve('u1', 1, new Set()).itemIds).toEqual(['20']);
-    expect(r.retrieve('nobody', 2, new Set(['10'])).itemIds).toEqual(['20', '30']);
+  it('honours exclusions by item id and cuts to n; ids the artifact does not know are ignored', async () => {
+    const r = await Retriever.create(artifacts);
+    expect((await r.retrieve('u1', 10, new Set(['20', 'no-such-item']))).itemIds).toEqual(['30', '10']);
+    expect((await r.retrieve('u1', 1, new Set())).itemIds).toEqual(['20']);
+    expect((await r.retrieve('nobody', 2, new Set(['10']))).itemIds).toEqual(['20', '30']);
   });
 
-  it('recent items feed the covisitation source (unknown recent ids ignored)', () => {
-    const r = new Retriever(artifacts);
-    const c = r.retrieve('nobody', 10, new Set(), ['no-such-item', '10']);
+  it('recent items feed the covisitation source (unknown recent ids ignored)', async () => {
+    const r = await Retriever.create(artifacts);
+    const c = await r.retrieve('nobody', 10, new Set(), ['no-such-item', '10']);
     const covisitation = scoresOf(c, 'covisitation');
     expect(covisitation[c.itemIds.indexOf('20')]).toBeCloseTo(0.9, 6);
     expect(covisitation[c.itemIds.indexOf('30')]).toBeCloseTo(0.1, 6);
-    expect(r.retrieve('nobody', 10, new Set(), ['no-such-item'])).toEqual(r.retrieve('nobody', 10, new Set()));
+    expect(await r.retrieve('nobody', 10, new Set(), ['no-such-item'])).toEqual(await r.retrieve('nobody', 10, new Set()));
   });
 
-  it('is exactly the merged retrieval of @recsys/core on the artifact rows (the code npm run evaluate runs)', () => {
-    const merged = new MergedRetriever({
+  it('is exactly the merged retrieval of @recsys/core on the artifact rows (the code npm run evaluate runs)', async () => {
+    const merged = await MergedRetriever.create({
       nItems: 3,
       dim: 2,
       itemEmbeddings: artifacts.itemEmbeddings,
@@ -69,15 +69,15 @@ describe('Retriever (the candidate generator over one artifact version)', () => 
       neighbors: artifacts.itemNeighbors!,
       config: artifacts.manifest.retrieval!,
     });
-    const direct = merged.retrieve({ userEmbedding: artifacts.userEmbeddings.subarray(2, 4), recentItems: [1], exclude: new Set([2]), n: 10 });
-    const c = new Retriever(artifacts).retrieve('u2', 10, new Set(['30']), ['20']);
+    const direct = await merged.retrieve({ userEmbedding: artifacts.userEmbeddings.subarray(2, 4), recentItems: [1], exclude: new Set([2]), n: 10 });
+    const c = await (await Retriever.create(artifacts)).retrieve('u2', 10, new Set(['30']), ['20']);
     expect(c.itemIds).toEqual(Array.from(direct.items, (row) => artifacts.itemIds[row]));
     expect(Array.from(c.scores)).toEqual(Array.from(direct.scores));
     expect(c.sources).toEqual(direct.primary);
     expect(c.sourceScores.map((s) => s.source).sort()).toEqual(Object.keys(direct.sourceScores).sort());
   });
 
-  it('reports the artifact version', () => {
-    expect(new Retriever(artifacts).version).toBe('v1');
+  it('reports the artifact version', async () => {
+    expect((await Retriever.create(artifacts)).version).toBe('v1');
   });
 });
