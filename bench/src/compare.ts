@@ -123,7 +123,7 @@ export interface CompareJson {
   settings: { levels: number[]; inprocess_levels: number[]; warmup_ms: number; duration_ms: number; min_requests: number; k: number; debug_every: number; rounds: number; feature_store: 'redis' };
   machine: { cpus: number; model: string; loadavg_before: number[]; loadavg_after: number[]; node: string };
   /** The order the runs were made in, and where each wrote its files. */
-  runs: Array<{ side: 'baseline' | 'current'; round: number; out: string }>;
+  runs: Array<{ side: 'baseline' | 'current'; round: number; out: string; reference_checks: string[] }>;
   figures: Record<string, ComparedFigure>;
   caveat: string;
 }
@@ -178,6 +178,11 @@ export function formatCompareTable(c: CompareJson): string {
     lines.push(`${name.padEnd(w)} ${fmt(f.baseline).padStart(10)} ${fmt(f.current).padStart(10)} ${fmt(f.ratio, 3).padStart(7)}  ${target}`);
   }
   lines.push('');
+  const checked = (side: 'baseline' | 'current'): string => {
+    const runs = c.runs.filter((r) => r.side === side);
+    return runs.every((r) => r.reference_checks.length >= 2) ? 'mesh and in-process answers matched the reference' : 'reference check not reported by its bench';
+  };
+  lines.push(`reference: baseline ${checked('baseline')}; current ${checked('current')} (every run, before it measured)`);
   lines.push('ratio = current / baseline; throughput: higher is better, CPU-ms and latency: lower is better.');
   lines.push(`machine: ${c.machine.cpus} × ${c.machine.model}; load average before ${c.machine.loadavg_before.map((v) => v.toFixed(2)).join(' ')}, after ${c.machine.loadavg_after.map((v) => v.toFixed(2)).join(' ')}`);
   lines.push(c.caveat);
@@ -302,12 +307,16 @@ export async function runCompare(o: CompareOptions): Promise<CompareJson> {
         const label = side === 'baseline' ? o.ref : 'working tree';
         log(`compare: round ${r + 1}/${o.rounds}, ${label}: node ${entry} ${[...flags, '--out', out].join(' ')}`);
         let code = 0;
+        let checks: string[] = [];
         // A free port taken by another process between its pick and the bind fails a start
         // (EADDRINUSE) on a shared machine; that run is repeated once, anything else is not.
         for (let attempt = 1; attempt <= 2; attempt++) {
           let portRace = false;
+          checks = [];
           const watch = (line: string): void => {
             if (/EADDRINUSE/.test(line)) portRace = true;
+            const m = /\] ((?:mesh|in-process): answers of all \d+ reference users match .*)$/.exec(line);
+            if (m) checks.push(m[1]!);
             log(line);
           };
           code = await run(process.execPath, [path.join(cwd, entry), ...flags, '--out', out], cwd, { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, watch, `  [${label}] `);
@@ -324,7 +333,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareJson> {
         const detailsPath = path.join(out, 'bench-details.json');
         if (!fs.existsSync(detailsPath)) throw new CompareRunError(`${label}: bench exited 0 but wrote no ${detailsPath}`, 1);
         docs[side].push(JSON.parse(fs.readFileSync(detailsPath, 'utf8')));
-        runs.push({ side, round: r + 1, out });
+        runs.push({ side, round: r + 1, out, reference_checks: checks });
       }
     }
     const cpus = os.cpus();
