@@ -17,8 +17,18 @@
  * | `ranker.onnx`         | the ranking model; metadata_props `recsys.feature_spec` = JSON of the ranker feature spec |
  * | `item_neighbors.bin`  | optional: item → neighbour lists of the covisitation source ({@link encodeItemNeighbors}) |
  * | `holdout.json`        | optional, evaluation artifacts: the held-out test items per user and the split fingerprints |
+ * | `item_index.<b>.usearch` | optional: the HNSW graph of norm bucket b (usearch), named in `retrieval.index` |
  */
 import type { ItemNeighbors, RetrievalConfig, RetrievalSource } from './retrieval';
+import type { HnswBucket, HnswParams } from './retrieval-index';
+
+/** The manifest's `retrieval.index`: an approximate index built offline (absent = exact search only). */
+export interface ArtifactIndexSpec {
+  kind: 'hnsw';
+  params: HnswParams;
+  /** One graph file per norm bucket, longest vectors first; each is listed (hashed) in `files`. */
+  files: HnswBucket[];
+}
 
 /** One feature of a feature view (a named float32 column of an entity type). */
 export interface FeatureDefinition {
@@ -97,7 +107,7 @@ export interface ArtifactManifest {
    * How the candidate generator merges its sources; absent in older artifacts (embedding
    * and popularity only, with the defaults). `neighbors_file` names the covisitation lists.
    */
-  retrieval?: RetrievalConfig & { neighbors_file?: string };
+  retrieval?: RetrievalConfig & { neighbors_file?: string; index?: ArtifactIndexSpec };
   /**
    * Which history the served models, features and user histories were built from: `train`
    * (fit + val of the protocol's split; the test part is held out in `holdout_file`, so

@@ -12,6 +12,8 @@ import {
   assembleRankerInput,
   DEFAULT_RETRIEVAL_CONFIG,
   MergedRetriever,
+  openRetrievalIndex,
+  type OpenIndexOptions,
   ndcgAtK,
   readVerifiedFile,
   recallAtK,
@@ -114,10 +116,13 @@ export async function evaluateArtifact(
   onProgress?: (fraction: number) => void,
   /** Receives every user's two-stage top 10 (item ids, best first), e.g. to compare with the mesh. */
   onTwoStage?: (userId: string, top10: string[]) => void,
+  /** The embedding index, chosen as the candidate generator chooses it (RETRIEVAL_INDEX); default auto. */
+  index: OpenIndexOptions = {},
 ): Promise<EvaluationReport> {
   const { manifest } = a;
   const dim = manifest.embedding_dim;
   const retriever = await MergedRetriever.create({
+    index: await openRetrievalIndex(a, index),
     nItems: a.itemIds.length,
     dim,
     itemEmbeddings: a.itemEmbeddings,

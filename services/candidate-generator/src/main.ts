@@ -1,4 +1,4 @@
-import { ArtifactWatcher, loadArtifacts } from '@recsys/core';
+import { ArtifactWatcher, loadArtifacts, type IndexChoice } from '@recsys/core';
 import { CandidateGeneratorServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { candidateGeneratorConfig } from './config';
@@ -19,7 +19,10 @@ void runService({
       }),
     );
     const load = async (dir: string): Promise<void> => {
-      const next = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']));
+      const next = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']), {
+        choice: config.RETRIEVAL_INDEX as IndexChoice,
+        ...(config.HNSW_EF_SEARCH > 0 ? { efSearch: config.HNSW_EF_SEARCH } : {}),
+      });
       const previous = retriever;
       retriever = next;
       metrics.setVersion(next.version);

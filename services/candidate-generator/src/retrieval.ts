@@ -1,4 +1,4 @@
-import { DEFAULT_RETRIEVAL_CONFIG, LoadedArtifacts, MergedRetriever, type RetrievalSource } from '@recsys/core';
+import { DEFAULT_RETRIEVAL_CONFIG, LoadedArtifacts, MergedRetriever, openRetrievalIndex, type OpenIndexOptions, type RetrievalSource } from '@recsys/core';
 
 /** Candidates of one user, columnar and best first. */
 export interface Candidates {
@@ -28,9 +28,13 @@ export class Retriever {
     this.dim = artifacts.manifest.embedding_dim;
   }
 
-  /** Opens the retrieval of one loaded artifact version (its embedding index included). */
-  static async create(artifacts: LoadedArtifacts): Promise<Retriever> {
+  /**
+   * Opens the retrieval of one loaded artifact version, its embedding index chosen by
+   * `index` (default: the artifact's HNSW index when it has one, else exact).
+   */
+  static async create(artifacts: LoadedArtifacts, index: OpenIndexOptions = {}): Promise<Retriever> {
     const merged = await MergedRetriever.create({
+      index: await openRetrievalIndex(artifacts, index),
       nItems: artifacts.itemIds.length,
       dim: artifacts.manifest.embedding_dim,
       itemEmbeddings: artifacts.itemEmbeddings,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_RETRIEVAL_CONFIG, MergedRetriever, encodeItemNeighbors, loadArtifacts, type LoadedArtifacts } from '@recsys/core';
+import { DEFAULT_HNSW_PARAMS, DEFAULT_RETRIEVAL_CONFIG, eligibleItems, HnswIndex, MergedRetriever, encodeItemNeighbors, loadArtifacts, type LoadedArtifacts } from '@recsys/core';
 import { Retriever } from '@recsys/candidate-generator/retrieval';
 import { fixtureFiles, writeVersionDir } from '../../../test/support/artifact-fixture';
 
@@ -79,5 +79,49 @@ describe('Retriever (the candidate generator over one artifact version)', () => 
 
   it('reports the artifact version', async () => {
     expect((await Retriever.create(artifacts)).version).toBe('v1');
+  });
+});
+
+describe('Retriever with an HNSW index in the artifact (RETRIEVAL_INDEX)', () => {
+  let withIndex: LoadedArtifacts;
+  beforeAll(() => {
+    // v2: the fixture plus its HNSW graphs, built as `npm run artifacts -- --index hnsw` builds them.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-cg-hnsw-'));
+    const params = { ...DEFAULT_HNSW_PARAMS, buckets: 2 };
+    const buckets = HnswIndex.build(artifacts.itemEmbeddings, 2, params, { eligible: eligibleItems(artifacts.itemPopularity) }).save(path.join(tmp, 'item_index'));
+    const files: Record<string, Buffer> = { ...fixtureFiles() };
+    for (const b of buckets) files[b.file] = fs.readFileSync(path.join(tmp, b.file));
+    fs.rmSync(tmp, { recursive: true, force: true });
+    writeVersionDir(path.join(root, 'v2'), files, { retrieval: { ...DEFAULT_RETRIEVAL_CONFIG, index: { kind: 'hnsw', params, files: buckets } } });
+    withIndex = loadArtifacts(path.join(root, 'v2'), ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']);
+  });
+
+  it('auto serves the artifact\'s HNSW index, exact ignores it, and both answer alike on a tiny catalogue', async () => {
+    const auto = await Retriever.create(withIndex);
+    const exact = await Retriever.create(withIndex, { choice: 'exact' });
+    expect(auto.indexKind).toBe('hnsw');
+    expect(exact.indexKind).toBe('exact');
+    expect((await Retriever.create(artifacts)).indexKind).toBe('exact');
+    for (const [user, exclude] of [['u1', []], ['u2', ['20']], ['nobody', []]] as const) {
+      const a = await auto.retrieve(user, 10, new Set(exclude));
+      const e = await exact.retrieve(user, 10, new Set(exclude));
+      expect(a.itemIds).toEqual(e.itemIds);
+      expect(scoresOf(a, 'embedding')).toEqual(scoresOf(e, 'embedding'));
+    }
+    expect(await (await Retriever.create(withIndex, { choice: 'hnsw', efSearch: 8 })).retrieve('u1', 2, new Set(['20']))).toMatchObject({ itemIds: ['30', '10'] });
+  });
+
+  it('hnsw on an artifact without an index, or with a corrupt graph file, fails naming what is wrong', async () => {
+    await expect(Retriever.create(artifacts, { choice: 'hnsw' })).rejects.toThrow(/has none; build one with `npm run artifacts -- \.\.\. --index hnsw`/);
+    const graph = path.join(root, 'v2', 'item_index.0.usearch');
+    const good = fs.readFileSync(graph);
+    const bad = Buffer.from(good);
+    bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
+    fs.writeFileSync(graph, bad);
+    try {
+      await expect(Retriever.create(withIndex)).rejects.toThrow(`${graph}: file is corrupt: sha256`);
+    } finally {
+      fs.writeFileSync(graph, good);
+    }
   });
 });
