@@ -189,6 +189,18 @@ export function formatCompareTable(c: CompareJson): string {
   return lines.join('\n');
 }
 
+/**
+ * Flags that switch off parts a tree's bench runs beyond what both sides measure (`--no-http`:
+ * the HTTP front door's own level), passed where its `--help` lists them, so both sides do
+ * the same work.
+ */
+const SKIP_FLAGS = ['--no-http'];
+
+function optionalFlags(treeDir: string, entry: string): string[] {
+  const help = spawnSync(process.execPath, [path.join(treeDir, entry), '--help'], { cwd: treeDir, encoding: 'utf8', timeout: 60_000 });
+  return SKIP_FLAGS.filter((f) => (help.stdout ?? '').includes(f));
+}
+
 function git(args: string[], cwd = REPO_ROOT): string {
   const r = spawnSync('git', args, { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new CompareRunError(`git ${args.join(' ')} failed: ${(r.stderr || r.stdout || `exit ${r.status}`).trim()}`, 2);
@@ -305,7 +317,8 @@ export async function runCompare(o: CompareOptions): Promise<CompareJson> {
         const cwd = side === 'baseline' ? tree : REPO_ROOT;
         const entry = side === 'baseline' ? baseEntry.entry : currentEntry.entry;
         const label = side === 'baseline' ? o.ref : 'working tree';
-        log(`compare: round ${r + 1}/${o.rounds}, ${label}: node ${entry} ${[...flags, '--out', out].join(' ')}`);
+        const sideFlags = [...flags, ...optionalFlags(cwd, entry)];
+        log(`compare: round ${r + 1}/${o.rounds}, ${label}: node ${entry} ${[...sideFlags, '--out', out].join(' ')}`);
         let code = 0;
         let checks: string[] = [];
         // A free port taken by another process between its pick and the bind fails a start
@@ -320,7 +333,7 @@ export async function runCompare(o: CompareOptions): Promise<CompareJson> {
             if (m) checks.push(m[1]!);
             log(line);
           };
-          code = await run(process.execPath, [path.join(cwd, entry), ...flags, '--out', out], cwd, { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, watch, `  [${label}] `);
+          code = await run(process.execPath, [path.join(cwd, entry), ...sideFlags, '--out', out], cwd, { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' }, watch, `  [${label}] `);
           if (code === 0 || attempt === 2 || !(portRace || code === 3)) break;
           // Exit 3: answers differed from the reference. Benches before the degraded-answer
           // retry (0bb5555 among them) compare the first answers of a cold mesh, which on a busy
