@@ -42,13 +42,13 @@ export type Route = (userId: string, forcedVariant: string) => Selection<RankerM
 
 /**
  * The gRPC handlers over the live model, or, with `route`, over the model of the request's
- * experiment variant (`onServed` counts it).
+ * experiment variant (`onServed` counts it, and whether the caller forced it: shadow scoring).
  */
 export function rankerHandlers(
   current: () => RankerModel | undefined,
   limits: { maxCandidates: number },
   route?: Route,
-  onServed?: (variant: string) => void,
+  onServed?: (variant: string, forced: boolean) => void,
 ): AsyncHandlers<typeof RankerServiceService> {
   return {
     async rank(req, ctx) {
@@ -65,7 +65,7 @@ export function rankerHandlers(
         model = current();
       }
       if (!model) throw new UnavailableError(variant ? `no model loaded for variant ${variant}` : 'no model loaded');
-      if (variant) onServed?.(variant);
+      if (variant) onServed?.(variant, req.variant !== '');
       ctx.span?.setAttributes({ 'recsys.model_version': model.version, 'recsys.variant': variant, 'recsys.candidates': input.n, 'recsys.top_k': req.topK });
       if (input.n === 0) return { itemIds: [], scores: [], candidateIndices: [], modelVersion: model.version, variant, shadowVariant };
       const scores = await model.score(input);
