@@ -40,7 +40,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const mesh = useMesh(() => ({ serviceEnv: { ranker: { EXPERIMENT_FILE: file, EXPERIMENT_POLL_MS: '200', LOG_LEVEL: 'info' } } }));
+const mesh = useMesh(() => ({ serviceEnv: { ranker: { EXPERIMENT_FILE: file, EXPERIMENT_POLL_MS: '200', LOG_LEVEL: 'info' }, gateway: { REQUEST_TIMEOUT_MS: '20000' } } }));
 const USERS = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
 
 async function variantsOf(users: string[]): Promise<Map<string, { variant: string; model: string }>> {

@@ -27,6 +27,8 @@ const mesh = useMesh(() => ({
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     OTEL_TRACES_SAMPLER: 'parentbased_always_on',
   },
+  // A generous budget: on a loaded machine a stage past its budget degrades, and the trace would show it.
+  serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: '20000' } },
 }));
 
 const SERVER = 2;

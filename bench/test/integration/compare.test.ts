@@ -11,11 +11,12 @@ import * as path from 'node:path';
 import { REPO_ROOT } from '@recsys/local';
 import { FIGURES } from '../../src/compare';
 
-jest.setTimeout(300_000);
+// npm ci and a build of HEAD, then two tiny runs: about 1 minute on a quiet machine, 3 on a busy one.
+jest.setTimeout(540_000);
 
 function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, 'cli/dist/bench.js'), ...args], { maxBuffer: 64 << 20, timeout: 290_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, 'cli/dist/bench.js'), ...args], { maxBuffer: 64 << 20, timeout: 530_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
