@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
 import * as path from 'node:path';
 import type { ArtifactManifest, FeatureViewSpec, LoadedArtifacts } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
@@ -18,6 +19,8 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 import { readOnnxFeatureSpec } from './onnx-metadata';
 import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
 import { parseHnswParams } from './retrieval-index';
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** File names of an artifact version directory. The ranker model's name is in the manifest. */
 export const ARTIFACT_FILES = {
