@@ -17,10 +17,18 @@ describe('reflection from the buf descriptor set', () => {
   it('answers a symbol with its file and every dependency, dependencies first', () => {
     const res = answerReflection(index, services, { host: '', fileContainingSymbol: 'recsys.v1.GatewayService' });
     const files = res.fileDescriptorResponse?.fileDescriptorProto ?? [];
-    expect(names(files)).toEqual(['google/protobuf/duration.proto', 'recsys/v1/common.proto', 'recsys/v1/gateway.proto']);
-    const gateway = fromBinary(FileDescriptorProtoSchema, files[2] as Uint8Array);
+    // gateway.proto's google.api.http rules pull in google/api/annotations.proto and its own dependencies.
+    expect(names(files)).toEqual([
+      'google/api/http.proto',
+      'google/protobuf/descriptor.proto',
+      'google/api/annotations.proto',
+      'google/protobuf/duration.proto',
+      'recsys/v1/common.proto',
+      'recsys/v1/gateway.proto',
+    ]);
+    const gateway = fromBinary(FileDescriptorProtoSchema, files[5] as Uint8Array);
     // The dependency list and the fully-qualified type names survive (what @grpc/reflection loses).
-    expect(gateway.dependency).toEqual(['google/protobuf/duration.proto', 'recsys/v1/common.proto']);
+    expect(gateway.dependency).toEqual(['google/api/annotations.proto', 'google/protobuf/duration.proto', 'recsys/v1/common.proto']);
     const timing = gateway.messageType.find((m) => m.name === 'StageTiming');
     expect(timing?.field.find((f) => f.name === 'duration')?.typeName).toBe('.google.protobuf.Duration');
   });
