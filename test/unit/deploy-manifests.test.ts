@@ -33,10 +33,10 @@ const MESH = ['gateway', 'candidate-generator', 'feature-store', 'ranker'];
 
 /** Variables whose spec defaults only suit a laptop (127.0.0.1 addresses, ./artifacts). */
 const REQUIRED: Record<string, string[]> = {
-  gateway: ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'CANDIDATE_GENERATOR_ADDR', 'FEATURE_STORE_ADDR', 'RANKER_ADDR'],
-  'candidate-generator': ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
-  'feature-store': ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'FEATURE_STORE_BACKEND', 'REDIS_URL'],
-  ranker: ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
+  gateway: ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'CANDIDATE_GENERATOR_ADDR', 'FEATURE_STORE_ADDR', 'RANKER_ADDR'],
+  'candidate-generator': ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
+  'feature-store': ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'FEATURE_STORE_BACKEND', 'REDIS_URL'],
+  ranker: ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
 };
 
 /** Which gateway variable names which callee. */
@@ -241,7 +241,8 @@ const UNLISTED = { name: 'unlisted', labels: { 'app.kubernetes.io/name': 'unlist
 
 /** The call graph, as `from → to:port` edges, for the given pod names. */
 function expectedEdges(podNames: string[]): string[] {
-  const edges = [...podNames, 'outside'].map((src) => `${src} → gateway:50051`);
+  // The gateway's gRPC port and its HTTP/JSON API are open to everyone.
+  const edges = [...podNames, 'outside'].flatMap((src) => [`${src} → gateway:50051`, `${src} → gateway:8080`]);
   edges.push('gateway → candidate-generator:50052', 'gateway → feature-store:50053', 'gateway → ranker:50054');
   edges.push('feature-store → redis:6379', 'feature-store-materialize → redis:6379');
   return [...new Set(edges)].sort();
