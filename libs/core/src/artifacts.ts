@@ -13,9 +13,6 @@ import * as path from 'node:path';
 import type { ArtifactManifest, FeatureViewSpec, LoadedArtifacts } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
 import { readFloat32LE } from './little-endian';
-import { endianness } from 'node:os';
-
-const LITTLE_ENDIAN = endianness() === 'LE';
 import { readOnnxFeatureSpec } from './onnx-metadata';
 import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
 import { parseHnswParams } from './retrieval-index';
