@@ -202,10 +202,12 @@ export interface HnswParams {
   expansion_add: number;
   /** Candidate list size while searching (ef_search); a search of f uses max(ef_search, f). */
   expansion_search: number;
+  /** Once k rows are held, a bucket is read at most this many times k (+ exclusions) deep. */
+  fetch_factor: number;
 }
 
 /** The defaults, chosen on `npm run bench:retrieval` (README, "Scale"). */
-export const DEFAULT_HNSW_PARAMS: Readonly<HnswParams> = { metric: 'cos', buckets: 2, connectivity: 16, expansion_add: 128, expansion_search: 64 };
+export const DEFAULT_HNSW_PARAMS: Readonly<HnswParams> = { metric: 'cos', buckets: 4, connectivity: 16, expansion_add: 128, expansion_search: 64, fetch_factor: 4 };
 
 /** Checks HNSW parameters (e.g. read from a manifest) and returns them typed; errors name `where`.field. */
 export function parseHnswParams(value: unknown, where = 'hnsw'): HnswParams {
@@ -223,6 +225,7 @@ export function parseHnswParams(value: unknown, where = 'hnsw'): HnswParams {
     connectivity: int('connectivity', 2, 256),
     expansion_add: int('expansion_add', 1, 100_000),
     expansion_search: int('expansion_search', 1, 100_000),
+    fetch_factor: int('fetch_factor', 1, 1000),
   };
 }
 
@@ -390,6 +393,7 @@ export class HnswIndex implements RetrievalIndex {
     qn = Math.sqrt(qn);
     const heap = new TopKHeap(want);
     const seen = new Set<number>();
+    const cap = this.params.fetch_factor * (want + excluded);
     let first = true;
     for (const { graph, rows, maxNorm } of this.graphs) {
       if (rows === 0) continue;
@@ -409,8 +413,12 @@ export class HnswIndex implements RetrievalIndex {
           heap.offer(r, s);
         }
         if (n < f || f >= rows) break;
-        const cosF = 1 - m.distances[n - 1]!;
-        if (heap.size === want && cosF * maxNorm * qn <= heap.threshold) break;
+        if (heap.size === want) {
+          // Full heap: stop once no unseen item of this bucket can beat the k-th score, or
+          // at the fetch cap (the norm bound is loose where a bucket's norms spread wide).
+          const cosF = 1 - m.distances[n - 1]!;
+          if (cosF * maxNorm * qn <= heap.threshold || f >= cap) break;
+        }
         f = Math.min(rows, f * 2);
       }
     }
