@@ -30,7 +30,7 @@ it('without SNAPSHOT_WAIT_MS: exits 1 naming the missing pointer key', async () 
     (e: unknown) => e,
   )) as Error;
   expect(err.message).toMatch(/exited before it was SERVING \(code 1/);
-  expect(err.message).toContain('recsys:current is missing (run npm run materialize)');
+  expect(err.message).toContain('key recsys:current is missing (Redis restarted empty or evicted it; run npm run materialize)');
 });
 
 it('with SNAPSHOT_WAIT_MS: NOT_SERVING until the first snapshot is materialized, then SERVING', async () => {
