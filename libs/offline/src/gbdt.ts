@@ -68,7 +68,7 @@ export interface GbdtOptions {
   colsample: number;
   /** Bins per feature (≤ 255). Default 64. */
   maxBins: number;
-  /** Validation every this many trees (with `validate`). Default 10. */
+  /** Validation every this many trees (with `validation`). Default 10. */
   evalEvery: number;
   /** Evaluations without improvement before stopping. Default 4. */
   patience: number;
@@ -104,8 +104,15 @@ export interface GbdtData {
   groupPtr?: Int32Array;
 }
 
-/** Raw scores of a model on rows (base + Σ leaves). */
-export type GbdtValidator = (predict: (x: Float32Array, rows: number) => Float64Array) => number;
+/**
+ * Validation rows for early stopping and their metric (higher is better) over raw scores;
+ * the scores are kept up to date tree by tree, so each evaluation costs one metric call.
+ */
+export interface GbdtValidation {
+  x: Float32Array;
+  rows: number;
+  metric: (raw: Float64Array) => number;
+}
 
 /** Per-feature cut points (float32, ascending): bin(x) = #cuts ≤ x; NaN → bin `cuts.length + 1`. */
 function featureCuts(x: Float32Array, rows: number, features: number, f: number, maxBins: number): Float32Array {
@@ -225,14 +232,14 @@ function derivatives(o: GbdtOptions, data: GbdtData, pred: Float64Array, g: Floa
 }
 
 /**
- * Trains a boosted ensemble on `data`. With `validate`, the returned model is the best
+ * Trains a boosted ensemble on `data`. With `validation`, the returned model is the best
  * prefix by that metric (higher is better), checked every `evalEvery` trees.
  *
  * @example
  * const model = trainGbdt({ x, rows, features, labels }, { trees: 100 });
  * const raw = gbdtPredict(model, x, rows);
  */
-export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, validate?: GbdtValidator): GbdtModel {
+export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, validation?: GbdtValidation): GbdtModel {
   const o: GbdtOptions = { ...DEFAULT_GBDT_OPTIONS, ...options };
   const { x, rows, features } = data;
   if (x.length !== rows * features) throw new RangeError(`gbdt: ${x.length} values for ${rows} × ${features}`);
@@ -258,6 +265,10 @@ export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, va
   }
   const model: GbdtModel = { features, base, trees: [] };
   const pred = new Float64Array(rows).fill(base);
+  if (validation !== undefined && validation.x.length !== validation.rows * features) {
+    throw new RangeError(`gbdt: validation has ${validation.x.length} values for ${validation.rows} × ${features}`);
+  }
+  const vpred = new Float64Array(validation?.rows ?? 0).fill(base);
   const g = new Float64Array(rows);
   const h = new Float64Array(rows);
   let best = -Infinity;
@@ -265,77 +276,87 @@ export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, va
   let stale = 0;
 
   const maxHist = Math.max(...nBins);
-  const histG = new Float64Array(maxHist);
-  const histH = new Float64Array(maxHist);
 
   for (let t = 0; t < o.trees; t++) {
     const loss = derivatives(o, data, pred, g, h);
     // Row and column samples of this tree.
-    const rowsIn: number[] = [];
-    for (let r = 0; r < rows; r++) if (o.subsample >= 1 || rng.float() < o.subsample) rowsIn.push(r);
+    const sampled: number[] = [];
+    for (let r = 0; r < rows; r++) if (o.subsample >= 1 || rng.float() < o.subsample) sampled.push(r);
     const cols = Array.from({ length: features }, (_, f) => f).filter(() => o.colsample >= 1 || rng.float() < o.colsample);
     if (cols.length === 0) cols.push(rng.int(features));
+    const nc = cols.length;
+
+    /** Σ g and Σ h per (sampled column, bin) over `rs`: [c][bin][g, h]. */
+    const histogram = (rs: Int32Array): Float64Array => {
+      const hist = new Float64Array(nc * maxHist * 2);
+      for (let c = 0; c < nc; c++) {
+        const col = cols[c]! * rows;
+        const o0 = c * maxHist * 2;
+        for (let k = 0; k < rs.length; k++) {
+          const r = rs[k]!;
+          const b = o0 + 2 * binned[col + r]!;
+          hist[b]! += g[r]!;
+          hist[b + 1]! += h[r]!;
+        }
+      }
+      return hist;
+    };
 
     const tree: TreeNode[] = [];
     const leaf = (G: number, H: number): TreeNode => ({ feature: -1, threshold: 0, missingLeft: false, left: -1, right: -1, value: (-G / (H + o.lambda)) * o.learningRate, gain: 0 });
-    // Nodes of the current level, each with its rows.
-    let level: Array<{ node: number; rows: number[]; G: number; H: number }> = [];
+    type Open = { node: number; rows: Int32Array; G: number; H: number; hist: Float64Array | undefined };
+    let level: Open[] = [];
     {
+      const rs = Int32Array.from(sampled);
       let G = 0;
       let H = 0;
-      for (const r of rowsIn) {
+      for (const r of rs) {
         G += g[r]!;
         H += h[r]!;
       }
       tree.push(leaf(G, H));
-      level.push({ node: 0, rows: rowsIn, G, H });
+      level.push({ node: 0, rows: rs, G, H, hist: o.maxDepth > 0 ? histogram(rs) : undefined });
     }
     for (let depth = 0; depth < o.maxDepth && level.length > 0; depth++) {
-      const next: typeof level = [];
+      const next: Open[] = [];
       for (const nd of level) {
-        if (nd.H < 2 * o.minChildWeight || nd.rows.length < 2) continue;
+        const hist = nd.hist;
+        if (hist === undefined || nd.H < 2 * o.minChildWeight || nd.rows.length < 2) continue;
         const parentScore = (nd.G * nd.G) / (nd.H + o.lambda);
         let bestGain = o.gamma > 0 ? o.gamma : 1e-9;
-        let bestF = -1;
+        let bestC = -1;
         let bestBin = -1;
         let bestMissingLeft = false;
-        for (const f of cols) {
-          const nb = nBins[f]!;
+        for (let c = 0; c < nc; c++) {
+          const nb = nBins[cols[c]!]!;
           if (nb <= 2) continue;
-          histG.fill(0, 0, nb);
-          histH.fill(0, 0, nb);
-          const col = f * rows;
-          for (const r of nd.rows) {
-            const b = binned[col + r]!;
-            histG[b]! += g[r]!;
-            histH[b]! += h[r]!;
-          }
-          const missG = histG[nb - 1]!;
-          const missH = histH[nb - 1]!;
+          const o0 = c * maxHist * 2;
+          const missG = hist[o0 + 2 * (nb - 1)]!;
+          const missH = hist[o0 + 2 * (nb - 1) + 1]!;
           let gl = 0;
           let hl = 0;
-          // Split after bin b (b = 0 … nb − 3): left = bins ≤ b.
+          // Split after bin b (b = 0 … nb − 3): left = bins ≤ b, NaN left or right.
           for (let b = 0; b < nb - 2; b++) {
-            gl += histG[b]!;
-            hl += histH[b]!;
+            gl += hist[o0 + 2 * b]!;
+            hl += hist[o0 + 2 * b + 1]!;
             for (let m = missH > 0 ? 1 : 0; m >= 0; m--) {
-              const missingLeft = m === 1;
-              const GL = gl + (missingLeft ? missG : 0);
-              const HL = hl + (missingLeft ? missH : 0);
+              const GL = gl + (m === 1 ? missG : 0);
+              const HL = hl + (m === 1 ? missH : 0);
               const GR = nd.G - GL;
               const HR = nd.H - HL;
               if (HL < o.minChildWeight || HR < o.minChildWeight) continue;
               const gain = 0.5 * ((GL * GL) / (HL + o.lambda) + (GR * GR) / (HR + o.lambda) - parentScore) - o.gamma;
               if (gain > bestGain) {
                 bestGain = gain;
-                bestF = f;
+                bestC = c;
                 bestBin = b;
-                bestMissingLeft = missingLeft;
+                bestMissingLeft = m === 1;
               }
             }
           }
         }
-        if (bestF < 0) continue;
+        if (bestC < 0) continue;
+        const bestF = cols[bestC]!;
         const nb = nBins[bestF]!;
         const col = bestF * rows;
         const leftRows: number[] = [];
@@ -356,7 +377,23 @@ export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, va
         const li = tree.length;
         tree.push(leaf(GL, HL), leaf(GR, HR));
         tree[nd.node] = { feature: bestF, threshold: cuts[bestF]![bestBin]!, missingLeft: bestMissingLeft, left: li, right: li + 1, value: 0, gain: bestGain };
-        next.push({ node: li, rows: leftRows, G: GL, H: HL }, { node: li + 1, rows: rightRows, G: GR, H: HR });
+        const left = Int32Array.from(leftRows);
+        const right = Int32Array.from(rightRows);
+        let lh: Float64Array | undefined;
+        let rh: Float64Array | undefined;
+        if (depth + 1 < o.maxDepth) {
+          // Histogram of the smaller child; the larger one's is the parent's minus it.
+          const small = histogram(left.length <= right.length ? left : right);
+          for (let k = 0; k < hist.length; k++) hist[k]! -= small[k]!;
+          if (left.length <= right.length) {
+            lh = small;
+            rh = hist;
+          } else {
+            lh = hist;
+            rh = small;
+          }
+        }
+        next.push({ node: li, rows: left, G: GL, H: HL, hist: lh }, { node: li + 1, rows: right, G: GR, H: HR, hist: rh });
       }
       level = next;
     }
@@ -365,8 +402,9 @@ export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, va
     for (let r = 0; r < rows; r++) pred[r]! += treeValue(tree, x, r * features);
 
     const done = t + 1;
-    if (validate !== undefined && (done % o.evalEvery === 0 || done === o.trees)) {
-      const metric = validate((vx, vrows) => gbdtPredict(model, vx, vrows));
+    if (validation !== undefined) for (let r = 0; r < validation.rows; r++) vpred[r]! += treeValue(tree, validation.x, r * features);
+    if (validation !== undefined && (done % o.evalEvery === 0 || done === o.trees)) {
+      const metric = validation.metric(vpred);
       o.onProgress?.(done, o.trees, `tree ${done}/${o.trees} loss ${loss.toFixed(4)} validation ${metric.toFixed(4)}`);
       if (metric > best) {
         best = metric;
@@ -377,7 +415,7 @@ export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, va
       o.onProgress?.(done, o.trees, `tree ${done}/${o.trees} loss ${loss.toFixed(4)}`);
     }
   }
-  if (validate !== undefined && bestTrees > 0) model.trees.length = bestTrees;
+  if (validation !== undefined && bestTrees > 0) model.trees.length = bestTrees;
   return model;
 }
 

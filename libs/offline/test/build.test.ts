@@ -14,7 +14,7 @@ const SMALL: Omit<BuildOptions, 'outRoot'> = {
   seed: 7,
   synthetic: { users: 200, items: 300, interactions: 5000 },
   als: { factors: 8, iterations: 4 },
-  ranker: { candidates: 100, mlp: { epochs: 2, minSteps: 300 } },
+  ranker: { candidates: 100, gbdt: { trees: 20, maxDepth: 4 }, mlp: { epochs: 2, minSteps: 300 } },
 };
 
 // Each test runs one to three full builds (two ALS, two ItemKNN, the ranker); slow on a loaded 2-core box.
@@ -50,6 +50,7 @@ describe('buildArtifacts', () => {
       'item_features.f32',
       'item_neighbors.bin',
       'item_popularity.f32',
+      'item_timeline.bin',
       'items.json',
       'ranker.onnx',
       'user_embeddings.f32',

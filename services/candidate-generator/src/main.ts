@@ -2,7 +2,7 @@ import { ArtifactWatcher, loadArtifacts } from '@recsys/core';
 import { CandidateGeneratorServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { candidateGeneratorConfig } from './config';
-import { Retriever } from './retrieval';
+import { CANDIDATE_GENERATOR_PARTS, Retriever } from './retrieval';
 import { candidateGeneratorHandlers } from './server';
 
 void runService({
@@ -19,7 +19,7 @@ void runService({
       }),
     );
     const load = (dir: string): void => {
-      const next = new Retriever(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']));
+      const next = new Retriever(loadArtifacts(dir, CANDIDATE_GENERATOR_PARTS));
       retriever = next;
       metrics.setVersion(next.version);
       log.info({ version: next.version, dir, items: next.artifacts.itemIds.length }, 'artifacts loaded');

@@ -76,7 +76,14 @@ export async function materialize(redis: RedisLike, keys: RedisKeys, artifacts: 
   const onProgress = opts.onProgress ?? (() => {});
   const writtenAtSec = opts.writtenAtSec ?? Math.floor(Date.now() / 1000);
   const meta = (complete: boolean): string =>
-    JSON.stringify({ version, feature_views: manifest.feature_views, complete, buckets, ttl_seconds: opts.ttlSeconds ?? NO_TTL } satisfies SnapshotMeta);
+    JSON.stringify({
+      version,
+      feature_views: manifest.feature_views,
+      complete,
+      buckets,
+      ttl_seconds: opts.ttlSeconds ?? NO_TTL,
+      ...(manifest.serving ? { serving_recent_items: manifest.serving.recent_items } : {}),
+    } satisfies SnapshotMeta);
 
   const previous = (await redis.get(keys.current())) ?? undefined;
   const garbage = await collectGarbage(redis, keys, [version, previous], graceMs);

@@ -17,6 +17,8 @@ export interface SnapshotMeta {
   buckets: number;
   /** Per-view TTL in seconds (0 = never expires). */
   ttl_seconds?: ViewTtls;
+  /** The artifact manifest's `serving.recent_items`, when it has one. */
+  serving_recent_items?: number;
 }
 
 /** Options of the Redis backend. */
@@ -33,6 +35,7 @@ interface Live {
   version: string;
   registry: FeatureRegistry;
   buckets: number;
+  servingRecentItems?: number;
 }
 
 /**
@@ -69,7 +72,12 @@ export class RedisBackend implements FeatureBackend {
     if (!raw) throw new Error(`snapshot ${version} has no metadata key ${this.keys.meta(version)}`);
     const meta = JSON.parse(raw) as SnapshotMeta;
     if (!meta.complete) throw new Error(`snapshot ${version} is marked incomplete`);
-    this.live = { version, registry: new FeatureRegistry(meta.feature_views, meta.ttl_seconds ?? NO_TTL, version), buckets: meta.buckets };
+    this.live = {
+      version,
+      registry: new FeatureRegistry(meta.feature_views, meta.ttl_seconds ?? NO_TTL, version),
+      buckets: meta.buckets,
+      ...(meta.serving_recent_items === undefined ? {} : { servingRecentItems: meta.serving_recent_items }),
+    };
     return true;
   }
 
@@ -87,6 +95,10 @@ export class RedisBackend implements FeatureBackend {
   version(): string {
     return this.snapshot().version;
   }
+  servingRecentItems(): number | undefined {
+    return this.live?.servingRecentItems;
+  }
+
 
   registry(): FeatureRegistry {
     return this.snapshot().registry;

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnavailableError, checkId, type RankerInput } from '@recsys/core';
+import { FEATURE_NAME_PATTERN, InvalidArgumentError, UnavailableError, checkId, type RankerInput } from '@recsys/core';
 import type { AsyncHandlers } from '@recsys/grpc-kit';
 import { RankRequest, RankerServiceService, decodeFeatureBatch, retrievalSourceName } from '@recsys/proto';
 import { RankerModel, rankOrder } from './model';
@@ -19,11 +19,18 @@ export function toRankerInput(req: RankRequest, maxCandidates: number): RankerIn
     if (s.scores.length !== n) throw new InvalidArgumentError(`candidates.source_scores[${i}].scores`, `has ${s.scores.length} entries for ${n} candidates`);
     sourceScores[name] = s.scores;
   });
+  const candidateFeatures = new Map<string, ArrayLike<number>>();
+  (c?.features ?? []).forEach((f, i) => {
+    if (!FEATURE_NAME_PATTERN.test(f.name)) throw new InvalidArgumentError(`candidates.features[${i}].name`, `must match [a-z][a-z0-9_]*, got ${JSON.stringify(f.name.slice(0, 64))}`);
+    if (candidateFeatures.has(f.name)) throw new InvalidArgumentError(`candidates.features[${i}].name`, `"${f.name}" appears twice`);
+    if (f.values.length !== n) throw new InvalidArgumentError(`candidates.features[${i}].values`, `has ${f.values.length} entries for ${n} candidates`);
+    candidateFeatures.set(f.name, f.values);
+  });
   const user = new Map<string, number>();
   for (const col of decodeFeatureBatch(req.userFeatures, 'user_features', 1)) user.set(col.name, col.values[0] as number);
   const item = new Map<string, ArrayLike<number>>();
   for (const col of decodeFeatureBatch(req.itemFeatures, 'item_features', n)) item.set(col.name, col.values);
-  return { n, candidateScores: c?.scores ?? [], sourceScores, user, item };
+  return { n, candidateScores: c?.scores ?? [], sourceScores, user, item, candidateFeatures };
 }
 
 /** The gRPC handlers over the live model. */
