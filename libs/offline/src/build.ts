@@ -137,7 +137,7 @@ const MOVIELENS_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alph
 const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { negativesPerUser: 100, model: 'gbdt', mlp: { hidden: [32], epochs: 20 }, refit: true };
 
 /** Ranker settings used for the synthetic dataset: fewer trees, so `npm start`'s first build stays quick. */
-const SYNTHETIC_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { gbdt: { trees: 100 } };
+const SYNTHETIC_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { gbdt: { trees: 60, maxDepth: 5 } };
 
 function loadDataset(name: DatasetName, seed: number, options: BuildOptions): Dataset {
   switch (name) {

@@ -281,7 +281,8 @@ export function trainGbdt(data: GbdtData, options: Partial<GbdtOptions> = {}, va
     const loss = derivatives(o, data, pred, g, h);
     // Row and column samples of this tree.
     const sampled: number[] = [];
-    for (let r = 0; r < rows; r++) if (o.subsample >= 1 || rng.float() < o.subsample) sampled.push(r);
+    const keepBelow = o.subsample * 2 ** 32;
+    for (let r = 0; r < rows; r++) if (o.subsample >= 1 || rng.nextUint32() < keepBelow) sampled.push(r);
     const cols = Array.from({ length: features }, (_, f) => f).filter(() => o.colsample >= 1 || rng.float() < o.colsample);
     if (cols.length === 0) cols.push(rng.int(features));
     const nc = cols.length;
