@@ -8,7 +8,7 @@ import type { Config } from 'jest';
 // to a `.ts` can never shadow it.
 const shared = {
   preset: 'ts-jest',
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/node-environment.cjs',
   testEnvironmentOptions: { customExportConditions: ['@recsys/source', 'node', 'node-addons'] },
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }] },

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '@recsys/local';
 import { generateWorkload, workloadFingerprint, writeWorkload } from './generated-workload';
+import { CompareRunError, runCompare } from './compare';
 import { ReferenceMismatchError, runBench, type BenchOptions } from './harness';
 
 /** Exit codes of the command. */
@@ -31,6 +32,14 @@ export const USAGE = `npm run bench -- [options]
   --no-micro                skip the micro-benchmarks
   --no-feature-store        do not run npm run bench:feature-store afterwards
   --profile                 c=16 only, with CPU profiles of the four services (profiles/, profile-summary.txt)
+  --compare <git-ref>       build <git-ref> in a temporary git worktree (npm ci, npm run build), run the same workload
+                            with the same flags (c=1 and 16 on the mesh, c=16 in-process, Redis feature store) on it and
+                            on the working tree one after the other, both checked against the reference; print every
+                            figure with its ratio (working tree / ref) and write compare.json and compare.txt to --out
+                            (default bench-results/compare/). Takes --workload, --out, --warmup-ms, --duration-ms,
+                            --min-requests, --k, --debug-every and:
+  --rounds 1                  runs per side, alternating the order (ref, tree, tree, ref, …); figures are medians
+  --keep-worktree             keep the temporary worktree of <git-ref> (its path is printed)
 Exit codes: 0 done, 1 failure, 2 bad flag, 3 answers differ from the reference answers (no figures reported).
 `;
 
@@ -63,7 +72,7 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
       options: {
         workload: { type: 'string' },
         'write-workload': { type: 'string' },
-        out: { type: 'string', default: path.join(REPO_ROOT, 'bench-results') },
+        out: { type: 'string' },
         'duration-ms': { type: 'string', default: '10000' },
         'warmup-ms': { type: 'string', default: '3000' },
         'min-requests': { type: 'string', default: '50' },
@@ -75,6 +84,9 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
         'no-micro': { type: 'boolean', default: false },
         'no-feature-store': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
+        compare: { type: 'string' },
+        rounds: { type: 'string', default: '1' },
+        'keep-worktree': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -89,6 +101,58 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
     return EXIT.ok;
   }
   const log = (line: string): void => io.out(`${line}\n`);
+  const given = (flag: string): boolean => argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
+
+  if (values.compare === undefined) {
+    for (const flag of ['rounds', 'keep-worktree']) {
+      if (given(flag)) {
+        io.err(`bench: --${flag} belongs to --compare <git-ref>\n`);
+        return EXIT.usage;
+      }
+    }
+  } else {
+    const clash = ['write-workload', 'profile', 'levels', 'inprocess-levels', 'micro-ms', 'no-micro', 'no-feature-store'].filter(given);
+    if (clash.length > 0) {
+      io.err(`bench: --compare runs fixed levels (mesh c=1,16, in-process c=16) without micro-benchmarks; it does not take ${clash.map((f) => `--${f}`).join(', ')}\n`);
+      return EXIT.usage;
+    }
+    if (values.compare.trim() === '' || values.compare.startsWith('-')) {
+      io.err(`bench: --compare needs a git ref (a commit, branch or tag), got ${JSON.stringify(values.compare)}\n`);
+      return EXIT.usage;
+    }
+    const workloadDir = values.workload === undefined ? undefined : path.resolve(values.workload);
+    if (workloadDir !== undefined && !fs.statSync(workloadDir, { throwIfNoEntry: false })?.isDirectory()) {
+      io.err(`bench: --workload ${workloadDir} is not a folder\n`);
+      return EXIT.usage;
+    }
+    try {
+      await runCompare({
+        ref: values.compare,
+        workloadDir,
+        outDir: path.resolve(values.out ?? path.join(REPO_ROOT, 'bench-results', 'compare')),
+        warmupMs: intFlag('warmup-ms', values['warmup-ms'], 0),
+        durationMs: intFlag('duration-ms', values['duration-ms'], 1),
+        minRequests: intFlag('min-requests', values['min-requests'], 1),
+        k: intFlag('k', values.k, 1),
+        debugEvery: intFlag('debug-every', values['debug-every'], 0),
+        rounds: intFlag('rounds', values.rounds, 1),
+        keepWorktree: values['keep-worktree'],
+        log,
+      });
+      return EXIT.ok;
+    } catch (err) {
+      if (err instanceof UsageError) {
+        io.err(`bench: ${err.message}\n`);
+        return EXIT.usage;
+      }
+      if (err instanceof CompareRunError) {
+        io.err(`bench: --compare ${values.compare}: ${err.message}\n`);
+        return err.code === 3 ? EXIT.mismatch : err.code === 2 ? EXIT.usage : EXIT.failed;
+      }
+      io.err(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+      return EXIT.failed;
+    }
+  }
 
   if (values['write-workload'] !== undefined) {
     if (values.workload !== undefined) {
@@ -116,7 +180,7 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
   try {
     options = {
       workloadDir,
-      outDir: path.resolve(values.out),
+      outDir: path.resolve(values.out ?? path.join(REPO_ROOT, 'bench-results')),
       durationMs: intFlag('duration-ms', values['duration-ms'], 1),
       warmupMs: intFlag('warmup-ms', values['warmup-ms'], 0),
       meshLevels: levelsFlag('levels', values.levels),

@@ -18,7 +18,7 @@ import { LoadWorker } from './worker-client';
 import { generateWorkload, workloadFingerprint } from './generated-workload';
 import { loadWorkload, writeWorkloadArtifact, type Workload } from './workload';
 import { summarizeProfiles } from './profile';
-import { handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
+import { gcBetween, handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
 
 const execFileP = promisify(execFile);
 
@@ -108,6 +108,11 @@ async function measure(
     for (const [method, v] of Object.entries(handlingBetween(hb[service] ?? {}, totals))) handler_ms[`${service} ${method.replace(/^.*\//, '')}`] = v;
   }
   const stats = summarize(result.latenciesMs, result.wallMs);
+  const gc: NonNullable<LevelDetails['gc']> = {};
+  for (const [service, totals] of Object.entries(handlingAfter)) {
+    const g = gcBetween(hb[service] ?? {}, totals, result.latenciesMs.length + result.errors);
+    if (g) gc[service] = g;
+  }
   const details: LevelDetails = {
     stats,
     window_ms: Math.round(result.wallMs),
@@ -119,6 +124,7 @@ async function measure(
     cpu_ms_per_request: {},
     stages_ms: stagesOf(result),
     handler_ms,
+    gc,
   };
   // CPU time per request is far less sensitive to other load on the machine than req/s.
   const served = result.latenciesMs.length + result.errors;

@@ -42,7 +42,7 @@ export class InProcessStages implements Stages {
   /** Loads the artifact (embeddings, model) and connects to the materialized Redis store. */
   static async create(artifactsDir: string, redisUrl: string, ortThreads = 1): Promise<InProcessStages> {
     const dir = resolveArtifactDir(artifactsDir);
-    const retriever = new Retriever(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']));
+    const retriever = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']));
     const model = await RankerModel.load(loadArtifacts(dir, ['ranker']), ortThreads);
     const redis = createRedisClient(redisUrl, 500);
     await redis.connect();

@@ -11,9 +11,10 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { loadArtifacts, resolveArtifactDir, topKByDot } from '@recsys/core';
+import { ExactIndex, eligibleItems, loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
-import { FeatureBatch, health } from '@recsys/proto';
+import { FeatureBatch, decodeFeatureBatch, encodeFeatureBatch, health } from '@recsys/proto';
+import { callUnary, createClient } from '@recsys/grpc-kit';
 import { RedisBackend } from '@recsys/feature-store/redis-backend';
 import { createRedisClient } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
@@ -31,6 +32,15 @@ export interface MicroResult {
   p99_us: number;
   iterations: number;
   note?: string;
+  /** The name of the floor this line is measured against, and median(this) / median(floor). */
+  floor?: string;
+  over_floor?: number;
+}
+
+/** Sets `over_floor` of `ours` against `floor` (the issue's rule: every stage within 2× of its floor). */
+export function againstFloor(ours: MicroResult, floor: MicroResult): MicroResult {
+  const ratio = floor.median_us > 0 && Number.isFinite(ours.median_us) ? Math.round((ours.median_us / floor.median_us) * 100) / 100 : undefined;
+  return { ...ours, floor: floor.name, ...(ratio !== undefined ? { over_floor: ratio } : {}) };
 }
 
 /** Times `op` sequentially for about `budgetMs` (at least `minIters` runs) after a short warm-up. */
@@ -121,23 +131,26 @@ export async function runMicroBenchmarks(t: MicroTargets): Promise<MicroResult[]
     t.log(`  ${r.name}: median ${r.median_us} µs, p99 ${r.p99_us} µs (${r.iterations} runs)`);
   };
   const dir = resolveArtifactDir(t.artifactsDir);
-  const art = loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'ranker']);
+  const art = loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'ranker']);
   const dim = art.manifest.embedding_dim;
   const users = art.userIds.length;
   const query = (i: number): Float32Array => art.userEmbeddings.subarray(((i * 7919) % users) * dim, ((i * 7919) % users) * dim + dim);
 
   // 1. Retrieval top-300.
-  add(await timeOp('retrieval top-300 of 20,000×32: JS topKByDot (ours)', (i) => topKByDot(art.itemEmbeddings, dim, query(i), 300), t.budgetMs, 50));
+  // Ours: the candidate generator's embedding search (ExactIndex: the same graph plus the eligibility bias).
+  const exact = await ExactIndex.create(art.itemEmbeddings, dim, { eligible: eligibleItems(art.itemPopularity) });
+  const retrOurs = await timeOp('retrieval top-300 of 20,000×32: ExactIndex.search (ours)', (i) => exact.search(query(i), 300), t.budgetMs, 50);
+  await exact.release();
   const retr = await ort.InferenceSession.create(retrievalGraph(art.itemEmbeddings, dim, 300), SMALL_BOX_SESSION);
-  add(
-    await timeOp(
-      'retrieval top-300 of 20,000×32: ONNX MatMul+TopK, 1 thread (floor)',
-      (i) => retr.run({ query: new ort.Tensor('float32', query(i), [1, dim]) }),
-      t.budgetMs,
-      50,
-    ),
+  const retrFloor = await timeOp(
+    'retrieval top-300 of 20,000×32: ONNX MatMul+TopK, 1 thread (floor)',
+    (i) => retr.run({ query: new ort.Tensor('float32', query(i), [1, dim]) }),
+    t.budgetMs,
+    50,
   );
   await retr.release();
+  add(againstFloor(retrOurs, retrFloor));
+  add(retrFloor);
 
   // 2. Feature read of 301 vectors (1 user + 300 items).
   const redis = createRedisClient(t.redisUrl, 5000);
@@ -149,9 +162,12 @@ export async function runMicroBenchmarks(t: MicroTargets): Promise<MicroResult[]
   const itemIdsAt = (i: number): string[] => Array.from({ length: 300 }, (_, j) => String((i * 300 + j * 61) % art.itemIds.length));
   // The bench materializes with the default bucket count.
   const keysAt = (i: number): string[] => [keys.entity(version, 'user', String(i % users), DEFAULT_BUCKETS), ...itemIdsAt(i).map((id) => keys.entity(version, 'item', id, DEFAULT_BUCKETS))];
+  const itemKeysAt = (i: number): string[] => itemIdsAt(i).map((id) => keys.entity(version, 'item', id, DEFAULT_BUCKETS));
   add(await timeOp('feature read 301 vectors: ioredis MGET (raw)', (i) => redis.mgetBuffer(...keysAt(i)), t.budgetMs, 50));
+  const rawItems = await timeOp('feature read 300 items: ioredis MGET of their keys (raw, floor)', (i) => redis.mgetBuffer(...itemKeysAt(i)), t.budgetMs, 50);
   const itemFeatures = backend.registry().resolve('item', []).features;
-  add(await timeOp('feature read 300 items: RedisBackend.read (ours, + columns)', (i) => backend.read('item', itemIdsAt(i), itemFeatures), t.budgetMs, 50));
+  add(againstFloor(await timeOp('feature read 300 items: RedisBackend.read (ours, + columns)', (i) => backend.read('item', itemIdsAt(i), itemFeatures), t.budgetMs, 50), rawItems));
+  add(rawItems);
   add(await redisBenchmarkMget(t.redisPort, keysAt(0), t.budgetMs));
   await backend.close();
 
@@ -163,16 +179,20 @@ export async function runMicroBenchmarks(t: MicroTargets): Promise<MicroResult[]
   const itemMap = new Map<string, Float32Array>();
   for (const name of model.defaults.item.keys()) itemMap.set(name, Float32Array.from({ length: n }, (_, j) => ((j * 37) % 100) / 100));
   const candidateScores = Float32Array.from({ length: n }, (_, j) => 1 - j / n);
-  add(await timeOp('scoring 300×34: RankerModel.score (ours, assemble + run)', () => model.score({ n, candidateScores, sourceScores: {}, user: userMap, item: itemMap }), t.budgetMs, 50));
+  const scoreOurs = await timeOp('scoring 300×34: RankerModel.score (ours, assemble + run)', () => model.score({ n, candidateScores, sourceScores: {}, user: userMap, item: itemMap }), t.budgetMs, 50);
   await model.close();
   const raw = await ort.InferenceSession.create(art.rankerModel!, SMALL_BOX_SESSION);
   const x = new ort.Tensor('float32', Float32Array.from({ length: n * width }, (_, j) => ((j * 13) % 97) / 97), [n, width]);
-  add(await timeOp('scoring 300×34: raw InferenceSession.run (floor)', () => raw.run({ [raw.inputNames[0]!]: x }), t.budgetMs, 50));
+  const scoreFloor = await timeOp('scoring 300×34: raw InferenceSession.run (floor)', () => raw.run({ [raw.inputNames[0]!]: x }), t.budgetMs, 50);
   await raw.release();
+  add(againstFloor(scoreOurs, scoreFloor));
+  add(scoreFloor);
 
   // 4. The wire format of one item feature batch (16 features × 300 items), encode + decode.
-  add(await wireFeatureBatch('wire: item feature batch 16×300 as 16 packed float columns, encode+decode (ours)', t.budgetMs));
-  add(await wireBytesBlock('wire: the same 19,200 bytes as one float32 bytes block, encode+decode (floor)', t.budgetMs));
+  const wireFloor = await wireBytesBlock('wire: the same 19,200 bytes as one float32 bytes block, encode+decode (floor)', t.budgetMs);
+  add(againstFloor(await wireFeatureBatch('wire: item feature batch 16×300 as 16 packed float columns, encode+decode (repeated floats)', t.budgetMs), wireFloor));
+  add(againstFloor(await wirePackedBatch('wire: item feature batch 16×300, packed_values (ours)', t.budgetMs), wireFloor));
+  add(wireFloor);
 
   // 5. One empty gRPC round trip on a reused channel.
   const client = new health.HealthClient(t.grpcAddress, grpc.credentials.createInsecure());
@@ -180,6 +200,7 @@ export async function runMicroBenchmarks(t: MicroTargets): Promise<MicroResult[]
     new Promise((resolve, reject) => client.check({ service: '' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err) => (err ? reject(err) : resolve())));
   add(await timeOp('empty gRPC round trip: health Check, grpc-js both ends (floor of every stage call)', check, t.budgetMs, 100));
   client.close();
+  add(await rpcCpu(t.budgetMs));
   return results;
 }
 
@@ -213,6 +234,52 @@ async function wireFeatureBatch(name: string, budgetMs: number): Promise<MicroRe
     packedValues: Buffer.alloc(0),
   };
   return timeOp(name, () => FeatureBatch.decode(FeatureBatch.encode(batch).finish()), budgetMs, 50);
+}
+
+/** Encode + decode of the same batch as the feature store sends it (packed_values) and the ranker reads it. */
+async function wirePackedBatch(name: string, budgetMs: number): Promise<MicroResult> {
+  const n = 300;
+  const block = Float32Array.from({ length: 16 * n }, (_, i) => i / 997);
+  const columns = Array.from({ length: 16 }, (_, f) => ({ name: `f${f}`, values: block.subarray(f * n, (f + 1) * n), missing: [] }));
+  return timeOp(name, () => decodeFeatureBatch(FeatureBatch.decode(FeatureBatch.encode(encodeFeatureBatch('item', n, columns, [], true)).finish()), 'item_features', n), budgetMs, 50);
+}
+
+/**
+ * CPU of one empty unary call, client and server together: both ends in this process, the
+ * mesh's client settings (createClient, callUnary), 16 calls in flight, CPU time of the
+ * process (process.cpuUsage) over a fixed number of calls. The floor every stage call pays in CPU.
+ */
+export async function rpcCpu(budgetMs: number): Promise<MicroResult> {
+  const name = 'CPU of one empty unary call, client + server (grpc-js, mesh client settings, 16 in flight; µs CPU, not wall)';
+  const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
+  server.addService(health.HealthService, { check: (_call: unknown, cb: grpc.sendUnaryData<health.HealthCheckResponse>) => cb(null, { status: health.HealthCheckResponse_ServingStatus.SERVING }) } as unknown as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const client = createClient(health.HealthClient, `127.0.0.1:${port}`);
+  const call = (): Promise<unknown> => callUnary(client.check.bind(client), { service: '' }, { deadline: Date.now() + 5000 });
+  // Fixed numbers of calls (not time windows: idle wake-ups of a half-busy loop would count).
+  const runCalls = async (n: number): Promise<number> => {
+    let started = 0;
+    const c0 = process.cpuUsage();
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (started++ < n) await call();
+      }),
+    );
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / n;
+  };
+  const n = Math.max(200, Math.min(2000, Math.round(budgetMs)));
+  try {
+    await runCalls(n);
+    const samples: number[] = [];
+    for (let i = 0; i < 3; i++) samples.push(await runCalls(n));
+    samples.sort((a, b) => a - b);
+    const r1 = (v: number): number => Math.round(v * 10) / 10;
+    return { name, median_us: r1(percentile(samples, 50)), p99_us: r1(samples[samples.length - 1] ?? NaN), iterations: 3 * n, note: `median and max of 3 runs of ${n} calls after ${n} to warm up` };
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
 }
 
 /** The same values as one length-delimited float32 block: what a `bytes` field would cost. */

@@ -27,6 +27,8 @@ export interface LevelDetails {
   stages_ms: Record<string, { samples: number; mean: number; p50: number; p99: number }>;
   /** Mean time inside each service's handler per method ("<service> <Method>"), from /metrics; mesh only. */
   handler_ms: Record<string, { calls: number; mean_ms: number }>;
+  /** Garbage collections per service during the window (prom-client's nodejs_gc_duration_seconds), per request; mesh only. */
+  gc?: Record<string, { collections: number; per_request: number; ms_per_request: number }>;
 }
 
 export interface BenchDetails {
@@ -90,10 +92,20 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   for (const [c, l] of Object.entries(d.mesh)) {
     lines.push(`  mesh       ${pad(c, 4)} ${Object.entries(l.handler_ms).sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${fmt(v.mean_ms, 2)}`).join('  ')}`);
   }
+  if (Object.values(d.mesh).some((l) => l.gc && Object.keys(l.gc).length > 0)) {
+    lines.push('');
+    lines.push('garbage collections per request, and their pause ms per request (from /metrics, nodejs_gc_duration_seconds):');
+    for (const [c, l] of Object.entries(d.mesh)) {
+      lines.push(`  mesh       ${pad(c, 4)} ${Object.entries(l.gc ?? {}).sort((a, b) => a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${fmt(v.per_request, 3)} (${fmt(v.ms_per_request, 3)} ms)`).join('  ')}`);
+    }
+  }
   if (d.micro.length > 0) {
     lines.push('');
     lines.push('micro-benchmarks (sequential, one at a time; median / p99 µs):');
-    for (const m of d.micro) lines.push(`  ${pad(m.name, 92)} ${pad(fmt(m.median_us), 9, true)} ${pad(fmt(m.p99_us), 9, true)}${m.note ? `  (${m.note})` : ''}`);
+    for (const m of d.micro) {
+      const floor = m.over_floor !== undefined ? `  ${fmt(m.over_floor, 2)}× its floor${m.over_floor <= 2 ? '' : ' (over 2×)'}` : '';
+      lines.push(`  ${pad(m.name, 92)} ${pad(fmt(m.median_us), 9, true)} ${pad(fmt(m.p99_us), 9, true)}${floor}${m.note ? `  (${m.note})` : ''}`);
+    }
   }
   lines.push('');
   lines.push('targets (issue 7, this machine):');

@@ -6,7 +6,8 @@
  * usage error, 1 on any other error.
  */
 import * as path from 'node:path';
-import { BUILD_PHASES, buildArtifacts, formatTable, PHASE_TITLES, PhaseProgressBar, type BuildSummary, type DatasetName } from '@recsys/offline';
+import { INDEX_CHOICES, type IndexChoice } from '@recsys/core';
+import { BUILD_PHASES, buildArtifacts, DEFAULT_HNSW_MIN_ITEMS, formatTable, PHASE_TITLES, PhaseProgressBar, type BuildSummary, type DatasetName } from '@recsys/offline';
 
 /** Datasets the CLI accepts. */
 const DATASETS: readonly DatasetName[] = ['synthetic', 'movielens'];
@@ -19,6 +20,12 @@ export interface ArtifactsCliOptions {
   out: string;
   seed: number;
   history: 'train' | 'all';
+  /** HNSW index: auto (from the size threshold), exact (none), hnsw. */
+  index: IndexChoice;
+  /** Synthetic dataset size overrides. */
+  users?: number;
+  items?: number;
+  interactions?: number;
   help: boolean;
 }
 
@@ -29,6 +36,7 @@ export class UsageError extends Error {
 
 /** The `--help` text. */
 export const USAGE = `Usage: npm run artifacts -- [--dataset synthetic|movielens] [--data DIR] [--out DIR] [--seed N] [--history train|all]
+                          [--index auto|exact|hnsw] [--users U --items I --interactions N]
 
 Builds a versioned artifact directory DIR/<version>/ (embeddings, item neighbour lists,
 feature snapshot, ONNX ranker, manifest with sha256 of every file) and points DIR/CURRENT at it.
@@ -39,6 +47,11 @@ feature snapshot, ONNX ranker, manifest with sha256 of every file) and points DI
   --seed N         seed of the data generator and training, 0..4294967295 (default 42)
   --history H      train: serve models of the train part and hold out the test part for
                    \`npm run evaluate\` (default); all: serve models of every interaction
+  --index KIND     HNSW index of the embedding source: auto builds one from ${DEFAULT_HNSW_MIN_ITEMS} items
+                   (default), exact never, hnsw always; its parameters go into the manifest
+  --users U        synthetic: number of users (default 2000)
+  --items I        synthetic: number of items (default 3000)
+  --interactions N synthetic: target number of interactions (default 100000)
   -h, --help       show this help
 
 Set SOURCE_DATE_EPOCH (seconds) to fix the manifest's creation time.`;
@@ -50,7 +63,7 @@ Set SOURCE_DATE_EPOCH (seconds) to fix the manifest's creation time.`;
  * @throws UsageError naming the bad flag
  */
 export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions {
-  const opts: ArtifactsCliOptions = { dataset: 'synthetic', out: 'artifacts', seed: 42, history: 'train', help: false };
+  const opts: ArtifactsCliOptions = { dataset: 'synthetic', out: 'artifacts', seed: 42, history: 'train', index: 'auto', help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '-h' || arg === '--help') {
@@ -60,7 +73,7 @@ export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}" (flags start with --; see --help)`);
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(0, eq) : arg;
-    if (!['--dataset', '--data', '--out', '--seed', '--history'].includes(flag)) throw new UsageError(`unknown flag ${flag} (see --help)`);
+    if (!['--dataset', '--data', '--out', '--seed', '--history', '--index', '--users', '--items', '--interactions'].includes(flag)) throw new UsageError(`unknown flag ${flag} (see --help)`);
     let value: string | undefined;
     if (eq >= 0) value = arg.slice(eq + 1);
     else {
@@ -86,6 +99,19 @@ export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions
         if (value !== 'train' && value !== 'all') throw new UsageError(`--history: expected train or all, got "${value}"`);
         opts.history = value;
         break;
+      case '--index':
+        if (!INDEX_CHOICES.includes(value as IndexChoice)) throw new UsageError(`--index: expected one of ${INDEX_CHOICES.join(', ')}, got "${value}"`);
+        opts.index = value as IndexChoice;
+        break;
+      case '--users':
+      case '--items':
+      case '--interactions': {
+        const max = flag === '--interactions' ? 500_000_000 : 50_000_000;
+        const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+        if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: expected an integer in 1..${max}, got "${value}"`);
+        opts[flag.slice(2) as 'users' | 'items' | 'interactions'] = n;
+        break;
+      }
       case '--seed': {
         const seed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
         if (!Number.isSafeInteger(seed) || seed > 0xffffffff) throw new UsageError(`--seed: expected an integer in 0..4294967295, got "${value}"`);
@@ -98,6 +124,7 @@ export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions
   }
   if (opts.dataset === 'movielens' && opts.data === undefined) throw new UsageError('--dataset movielens needs --data DIR (a MovieLens directory)');
   if (opts.dataset !== 'movielens' && opts.data !== undefined) throw new UsageError('--data is only used with --dataset movielens');
+  if (opts.dataset !== 'synthetic' && (opts.users ?? opts.items ?? opts.interactions) !== undefined) throw new UsageError('--users, --items and --interactions are only used with --dataset synthetic');
   return opts;
 }
 
@@ -130,10 +157,14 @@ export function formatSummary(s: BuildSummary): string {
       ['status', s.reused ? 'identical version already present; kept it' : 'written'],
     ],
   );
+  const mib = (b: number | undefined): string => (b === undefined ? '-' : `${(b / 2 ** 20).toFixed(0)} MiB`);
   const phases = formatTable(
-    ['phase', 'time'],
-    [...BUILD_PHASES.filter((p) => s.timings[p] !== undefined).map((p) => [PHASE_TITLES[p], seconds(s.timings[p])]), ['total', seconds(s.totalMs)]],
-    new Set([1]),
+    ['phase', 'time', 'peak RSS'],
+    [
+      ...BUILD_PHASES.filter((p) => s.timings[p] !== undefined).map((p) => [PHASE_TITLES[p], seconds(s.timings[p]), mib(s.peakRss[p])]),
+      ['total', seconds(s.totalMs), mib(Math.max(0, ...Object.values(s.peakRss)))],
+    ],
+    new Set([1, 2]),
   );
   const metricNames = Object.keys(s.metrics).sort();
   const metrics = formatTable(
@@ -171,6 +202,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       ...(opts.data === undefined ? {} : { dataPath: opts.data }),
       outRoot: path.resolve(opts.out),
       history: opts.history,
+      index: opts.index,
+      synthetic: {
+        ...(opts.users === undefined ? {} : { users: opts.users }),
+        ...(opts.items === undefined ? {} : { items: opts.items }),
+        ...(opts.interactions === undefined ? {} : { interactions: opts.interactions }),
+      },
       ...(created === undefined ? {} : { created }),
       onProgress: (p) => bar.update(PHASE_TITLES[p.phase], p.fraction, p.note),
     });

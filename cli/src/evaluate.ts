@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { loadArtifacts, type LoadedArtifacts } from '@recsys/core';
+import { INDEX_CHOICES, loadArtifacts, type IndexChoice, type LoadedArtifacts } from '@recsys/core';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { GatewayServiceClient } from '@recsys/proto';
 import {
@@ -33,11 +33,14 @@ import {
 } from '@recsys/offline';
 import { rankerSessionOptions } from '@recsys/ranker/model';
 
-const USAGE = `Usage: npm run evaluate -- --artifacts DIR [--online HOST:PORT] [--concurrency N]
+const USAGE = `Usage: npm run evaluate -- --artifacts DIR [--online HOST:PORT] [--concurrency N] [--index auto|exact|hnsw] [--ef-search N]
 
   --artifacts DIR    artifact root (with CURRENT) or version directory, built with --history train
   --online ADDR      also evaluate through the running gateway at ADDR and compare (4 decimals)
-  --concurrency N    parallel Recommend calls with --online (default 8)`;
+  --concurrency N    parallel Recommend calls with --online (default 8)
+  --index KIND       embedding search, as the candidate generator's RETRIEVAL_INDEX: auto (the
+                     artifact's HNSW index when it has one, else exact; default), exact, hnsw
+  --ef-search N      HNSW ef_search instead of the manifest's, as HNSW_EF_SEARCH`;
 
 /** An onnxruntime scorer with the ranker service's session options, so scores match bit for bit. */
 async function onnxScorer(a: LoadedArtifacts): Promise<{ score: RowScorer; close: () => Promise<void> }> {
@@ -74,6 +77,8 @@ async function main(): Promise<number> {
       artifacts: { type: 'string' },
       online: { type: 'string' },
       concurrency: { type: 'string', default: '8' },
+      index: { type: 'string', default: 'auto' },
+      'ef-search': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -91,6 +96,15 @@ async function main(): Promise<number> {
     process.stderr.write(`evaluate: --concurrency must be an integer in 1..256, got "${values.concurrency}"\n`);
     return 2;
   }
+  if (!INDEX_CHOICES.includes(values.index as IndexChoice)) {
+    process.stderr.write(`evaluate: --index must be one of ${INDEX_CHOICES.join(', ')}, got "${values.index}"\n`);
+    return 2;
+  }
+  const efSearch = values['ef-search'] === undefined ? undefined : Number(values['ef-search']);
+  if (efSearch !== undefined && (!Number.isInteger(efSearch) || efSearch < 1 || efSearch > 100_000)) {
+    process.stderr.write(`evaluate: --ef-search must be an integer in 1..100000, got "${values['ef-search']}"\n`);
+    return 2;
+  }
   const t0 = Date.now();
   const a = loadArtifacts(values.artifacts);
   const holdout = readHoldout(a);
@@ -100,7 +114,10 @@ async function main(): Promise<number> {
   let report: EvaluationReport;
   const offlineLists = new Map<string, string[]>();
   try {
-    report = await evaluateArtifact(a, holdout, scorer.score, progress('offline: evaluating users'), (u, top) => offlineLists.set(u, top));
+    report = await evaluateArtifact(a, holdout, scorer.score, progress('offline: evaluating users'), (u, top) => offlineLists.set(u, top), {
+      choice: values.index as IndexChoice,
+      ...(efSearch === undefined ? {} : { efSearch }),
+    });
   } finally {
     await scorer.close();
   }

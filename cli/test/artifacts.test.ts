@@ -3,14 +3,16 @@ import { formatTable, PhaseProgressBar } from '@recsys/offline';
 
 describe('parseArtifactsArgs', () => {
   it('has defaults and accepts both --flag value and --flag=value', () => {
-    expect(parseArtifactsArgs([])).toEqual({ dataset: 'synthetic', out: 'artifacts', seed: 42, history: 'train', help: false });
+    expect(parseArtifactsArgs([])).toEqual({ dataset: 'synthetic', out: 'artifacts', seed: 42, history: 'train', index: 'auto', help: false });
     expect(parseArtifactsArgs(['--dataset', 'synthetic', '--out=/tmp/x', '--seed', '7', '--history', 'all'])).toEqual({
       dataset: 'synthetic',
       out: '/tmp/x',
       seed: 7,
       history: 'all',
+      index: 'auto',
       help: false,
     });
+    expect(parseArtifactsArgs(['--index', 'hnsw', '--users', '10', '--items=20', '--interactions', '300'])).toMatchObject({ index: 'hnsw', users: 10, items: 20, interactions: 300 });
     expect(parseArtifactsArgs(['--dataset=movielens', '--data', '/d'])).toMatchObject({ dataset: 'movielens', data: '/d' });
     expect(parseArtifactsArgs(['-h']).help).toBe(true);
   });
@@ -26,7 +28,11 @@ describe('parseArtifactsArgs', () => {
     [['--history', 'test'], /^--history: expected train or all, got "test"$/],
     [['--out'], /^--out needs a value$/],
     [['--out='], /^--out needs a non-empty value$/],
-    [['--users', '5'], /^unknown flag --users/],
+    [['--users', 'five'], /^--users: expected an integer in 1\.\.50000000, got "five"$/],
+    [['--interactions', '0'], /^--interactions: expected an integer in 1\.\.500000000, got "0"$/],
+    [['--dataset', 'movielens', '--data', '/d', '--items', '5'], /^--users, --items and --interactions are only used with --dataset synthetic$/],
+    [['--index', 'faiss'], /^--index: expected one of auto, exact, hnsw, got "faiss"$/],
+    [['--catalogue', '5'], /^unknown flag --catalogue/],
     [['build'], /^unexpected argument "build"/],
   ])('rejects %j naming the flag', (argv, message) => {
     expect(() => parseArtifactsArgs(argv)).toThrow(UsageError);
@@ -122,6 +128,7 @@ describe('summary formatting', () => {
       totalBytes: 2 * 1024 * 1024,
       metrics: { val_auc: 0.83512, ranker_train_rows: 1000 },
       timings: { dataset: 600, write: 20 },
+      peakRss: { dataset: 100 * 2 ** 20, write: 300 * 2 ** 20 },
       totalMs: 11000,
       reused: false,
       history: 'train',
@@ -131,8 +138,8 @@ describe('summary formatting', () => {
     expect(text).toMatch(/^artifact\s+synthetic-0123456789ab$/m);
     expect(text).toMatch(/^path\s+\/tmp\/artifacts\/synthetic-0123456789ab$/m);
     expect(text).toMatch(/^interactions\s+99619$/m);
-    expect(text).toMatch(/^load dataset\s+0\.60 s$/m);
-    expect(text).toMatch(/^total\s+11\.00 s$/m);
+    expect(text).toMatch(/^load dataset\s+0\.60 s\s+100 MiB$/m);
+    expect(text).toMatch(/^total\s+11\.00 s\s+300 MiB$/m);
     expect(text).toMatch(/^val_auc\s+0\.8351$/m);
     expect(text).toMatch(/^ranker_train_rows\s+1000$/m);
   });

@@ -3,7 +3,7 @@ import { latencyThroughputSvg } from '../../src/chart';
 import { runClosedLoop, userSequence } from '../../src/closed-loop';
 import { compareWithReference } from '../../src/reference';
 import { percentile, summarize } from '../../src/stats';
-import { handlingBetween, parseHandlingTotals } from '../../src/server-metrics';
+import { gcBetween, handlingBetween, parseHandlingTotals } from '../../src/server-metrics';
 
 describe('bench statistics', () => {
   it('uses nearest-rank percentiles on the sorted latencies', () => {
@@ -83,10 +83,29 @@ describe('bench server-side handler times', () => {
     expect(handlingBetween(before, after)).toEqual({ '/recsys.v1.RankerService/Rank': { calls: 500, mean_ms: 2 } });
     expect(handlingBetween(after, after)).toEqual({});
   });
+
+  it('reads garbage collections of every kind (prom-client nodejs_gc_duration_seconds) and counts them per request between two scrapes', () => {
+    const scrape = (minor: number, major: number, secs: number) =>
+      [
+        '# TYPE nodejs_gc_duration_seconds histogram',
+        'nodejs_gc_duration_seconds_bucket{le="0.001",kind="minor",service="ranker"} 3',
+        `nodejs_gc_duration_seconds_sum{kind="minor",service="ranker"} ${secs}`,
+        `nodejs_gc_duration_seconds_count{kind="minor",service="ranker"} ${minor}`,
+        `nodejs_gc_duration_seconds_sum{kind="major",service="ranker"} 0.5`,
+        `nodejs_gc_duration_seconds_count{kind="major",service="ranker"} ${major}`,
+        'grpc_server_handling_seconds_count{method="/recsys.v1.RankerService/Rank",service="ranker"} 10',
+      ].join('\n');
+    const before = parseHandlingTotals(scrape(10, 1, 0.1));
+    const after = parseHandlingTotals(scrape(60, 3, 0.3));
+    expect(Object.keys(after).sort()).toEqual(['/recsys.v1.RankerService/Rank', 'gc major', 'gc minor']);
+    expect(gcBetween(before, after, 1000)).toEqual({ collections: 52, per_request: 0.052, ms_per_request: 0.2 });
+    expect(handlingBetween(before, after)).toEqual({});
+    expect(gcBetween({}, parseHandlingTotals('grpc_server_handling_seconds_count{method="m"} 1'), 10)).toBeUndefined();
+  });
 });
 
 describe('bench closed loop', () => {
-  const answer = { items: [], modelVersion: '', artifactVersion: '', degradedStages: [], timings: [] };
+  const answer = { items: [], modelVersion: '', artifactVersion: '', degradedStages: [], timings: [], traceId: '', variant: '', requestId: '' };
 
   it('keeps the window open until min-requests completed, counts errors apart, and signals the window once each way', async () => {
     let n = 0;

@@ -18,9 +18,19 @@
  * | `item_neighbors.bin`  | optional: item → neighbour lists of the covisitation source ({@link encodeItemNeighbors}) |
  * | `item_timeline.bin`   | optional: every item's interaction days, ascending ({@link encodeItemTimeline}), for the candidate features |
  * | `holdout.json`        | optional, evaluation artifacts: the held-out test items per user and the split fingerprints |
+ * | `item_index.<b>.usearch` | optional: the HNSW graph of norm bucket b (usearch), named in `retrieval.index` |
  */
 import type { ItemTimeline } from './candidate-features';
 import type { ItemNeighbors, RetrievalConfig, RetrievalSource } from './retrieval';
+import type { HnswBucket, HnswParams } from './retrieval-index';
+
+/** The manifest's `retrieval.index`: an approximate index built offline (absent = exact search only). */
+export interface ArtifactIndexSpec {
+  kind: 'hnsw';
+  params: HnswParams;
+  /** One graph file per norm bucket, longest vectors first; each is listed (hashed) in `files`. */
+  files: HnswBucket[];
+}
 
 /**
  * Serving parameters every service reads from the manifest (`serving`), so the mesh serves
@@ -117,7 +127,7 @@ export interface ArtifactManifest {
    * How the candidate generator merges its sources; absent in older artifacts (embedding
    * and popularity only, with the defaults). `neighbors_file` names the covisitation lists.
    */
-  retrieval?: RetrievalConfig & { neighbors_file?: string };
+  retrieval?: RetrievalConfig & { neighbors_file?: string; index?: ArtifactIndexSpec };
   /**
    * Which history the served models, features and user histories were built from: `train`
    * (fit + val of the protocol's split; the test part is held out in `holdout_file`, so

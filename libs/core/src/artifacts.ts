@@ -7,7 +7,7 @@
  * Any problem throws an {@link ArtifactError} that names the file and what is wrong.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_SERVING_CONFIG, type ArtifactManifest, type FeatureViewSpec, type LoadedArtifacts, type ServingConfig } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
@@ -15,6 +15,7 @@ import { readFloat32LE } from './little-endian';
 import { readOnnxFeatureSpec } from './onnx-metadata';
 import { decodeItemTimeline } from './candidate-features';
 import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
+import { parseHnswParams } from './retrieval-index';
 
 /** File names of an artifact version directory. The ranker model's name is in the manifest. */
 export const ARTIFACT_FILES = {
@@ -214,6 +215,22 @@ function checkManifest(m: unknown, fail: (problem: string) => never): ArtifactMa
     } catch (err) {
       fail(`"retrieval": ${(err as Error).message}`);
     }
+    const idx = (m['retrieval'] as Json)['index'];
+    if (idx !== undefined) {
+      if (!isRecord(idx) || idx['kind'] !== 'hnsw') fail('"retrieval.index.kind" must be "hnsw"');
+      try {
+        parseHnswParams(idx['params'], 'retrieval.index.params');
+      } catch (err) {
+        fail((err as Error).message);
+      }
+      const bucketFiles = idx['files'];
+      if (!Array.isArray(bucketFiles) || bucketFiles.length === 0) fail('"retrieval.index.files" must be a non-empty array');
+      bucketFiles.forEach((b: unknown, i) => {
+        if (!isRecord(b) || typeof b['file'] !== 'string' || !Object.prototype.hasOwnProperty.call(files, b['file'])) fail(`"retrieval.index.files[${i}].file" is not listed in "files"`);
+        if (typeof b['rows'] !== 'number' || !Number.isInteger(b['rows']) || b['rows'] < 0) fail(`"retrieval.index.files[${i}].rows" must be a non-negative integer`);
+        if (typeof b['max_norm'] !== 'number' || !Number.isFinite(b['max_norm']) || b['max_norm'] < 0) fail(`"retrieval.index.files[${i}].max_norm" must be a non-negative number`);
+      });
+    }
     const nf = (m['retrieval'] as Json)['neighbors_file'];
     if (nf !== undefined && (typeof nf !== 'string' || !Object.prototype.hasOwnProperty.call(files, nf))) {
       fail(`"retrieval.neighbors_file" ${JSON.stringify(nf)} is not listed in "files"`);
@@ -289,6 +306,42 @@ export function readVerifiedFile(versionDir: string, manifest: ArtifactManifest,
     throw new ArtifactError(file, `file is corrupt: sha256 ${sha} does not match the manifest's ${entry.sha256}`);
   }
   return buf;
+}
+
+/**
+ * Verifies one (large) file of a version directory against the manifest without holding
+ * it in memory: size from stat, sha256 over 4 MiB reads. For files that are memory-mapped
+ * rather than read (the HNSW graphs).
+ *
+ * @throws ArtifactError naming the file when it is not listed, missing, or differs
+ */
+export function verifyFileStreaming(versionDir: string, manifest: ArtifactManifest, name: string): string {
+  const file = path.join(versionDir, name);
+  const entry = manifest.files[name];
+  if (entry === undefined) throw new ArtifactError(file, `is not listed in ${ARTIFACT_FILES.manifest}`);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ArtifactError(file, code === 'ENOENT' ? 'file is missing' : `cannot read file: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size !== entry.bytes) throw new ArtifactError(file, `file is corrupt: ${size} bytes, the manifest says ${entry.bytes}`);
+    const hash = createHash('sha256');
+    const chunk = Buffer.allocUnsafe(4 * 1024 * 1024);
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      hash.update(chunk.subarray(0, n));
+    }
+    const sha = hash.digest('hex');
+    if (sha !== entry.sha256) throw new ArtifactError(file, `file is corrupt: sha256 ${sha} does not match the manifest's ${entry.sha256}`);
+  } finally {
+    closeSync(fd);
+  }
+  return file;
 }
 
 function parseJson(file: string, buf: Buffer): unknown {

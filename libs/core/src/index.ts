@@ -10,6 +10,8 @@ export * from './metrics';
 export * from './onnx-metadata';
 export * from './vectors';
 export * from './retrieval';
+export * from './retrieval-index';
+export * from './index-loader';
 export * from './artifact-watcher';
 export * from './errors';
 export * from './ids';

@@ -5,7 +5,8 @@
  *
  * Three sources, each a top-N over the eligible items (items with ≥ 1 interaction in the
  * artifact's history, minus the caller's exclusions):
- * - `embedding`: dot product of the user and item embeddings (ALS);
+ * - `embedding`: dot product of the user and item embeddings (ALS), searched by a
+ *   {@link RetrievalIndex} (exact ONNX MatMul + TopK by default, `retrieval-index.ts`);
  * - `covisitation`: item-to-item, Σ over the user's most recent items i of S[i, j], with S
  *   the pruned cosine neighbour lists of the artifact (ItemKNN);
  * - `popularity`: interaction count, the only source for cold-start users.
@@ -18,7 +19,8 @@
  * differ by orders of magnitude (dot products vs. summed cosines vs. counts).
  */
 import { readFloat32LE, readInt32LE, writeFloat32LE, writeInt32LE } from './little-endian';
-import { topKByDot, topKByScore } from './vectors';
+import { ExactIndex, type RetrievalIndex } from './retrieval-index';
+import { topKByScore } from './vectors';
 
 /** The retrieval sources; a `source_score` ranker feature names one of them. */
 export type RetrievalSource = 'embedding' | 'popularity' | 'covisitation';
@@ -107,6 +109,18 @@ export interface RetrievalData {
   /** Item neighbour lists; absent = no covisitation source. */
   neighbors?: ItemNeighbors;
   config: RetrievalConfig;
+  /**
+   * The embedding search; absent = {@link MergedRetriever.create} builds the exact index
+   * over `itemEmbeddings`. Its eligibility must match `itemPopularity` > 0.
+   */
+  index?: RetrievalIndex;
+}
+
+/** Eligibility of every item row: 1 when it has at least one interaction (docs/EVALUATION.md's candidate rule). */
+export function eligibleItems(itemPopularity: Float32Array): Uint8Array {
+  const out = new Uint8Array(itemPopularity.length);
+  for (let i = 0; i < itemPopularity.length; i++) out[i] = itemPopularity[i]! > 0 ? 1 : 0;
+  return out;
 }
 
 /** One request to {@link MergedRetriever.retrieve}. */
@@ -136,37 +150,80 @@ export interface MergedCandidates {
 }
 
 /**
- * The merge over one artifact version. Construct once per version (precomputes the
- * popularity order and the ineligible items), then call {@link retrieve} per request.
+ * The merge over one artifact version. Create once per version with {@link create}
+ * (precomputes the popularity order and the eligible items, opens the embedding index),
+ * then call {@link retrieve} per request; {@link release} when the version is retired.
  */
 export class MergedRetriever {
   private readonly popularOrder: Int32Array;
-  /** Items without interactions: never candidates (docs/EVALUATION.md's candidate rule). */
-  private readonly ineligible: Set<number>;
+  /** 1 for items with interactions: the others are never candidates. */
+  private readonly eligible: Uint8Array;
+  private inFlight = 0;
+  private retired: (() => void) | undefined;
 
-  constructor(readonly data: RetrievalData) {
+  private constructor(
+    readonly data: RetrievalData,
+    readonly index: RetrievalIndex,
+    eligible: Uint8Array,
+  ) {
+    this.eligible = eligible;
+    this.popularOrder = topKByScore(data.itemPopularity, data.nItems).indices;
+  }
+
+  /**
+   * Checks the arrays and opens the index (the given one, else the exact index).
+   *
+   * @throws RangeError when the arrays' shapes disagree
+   */
+  static async create(data: RetrievalData): Promise<MergedRetriever> {
     const { nItems, itemPopularity, itemEmbeddings, dim } = data;
     if (itemPopularity.length !== nItems) throw new RangeError(`retrieval: ${itemPopularity.length} popularity values for ${nItems} items`);
     if (itemEmbeddings.length !== nItems * dim) throw new RangeError(`retrieval: item embeddings hold ${itemEmbeddings.length} values, expected ${nItems} × ${dim}`);
     if (data.neighbors && data.neighbors.ptr.length !== nItems + 1) {
       throw new RangeError(`retrieval: neighbour lists cover ${data.neighbors.ptr.length - 1} items, expected ${nItems}`);
     }
-    this.popularOrder = topKByScore(itemPopularity, nItems).indices;
-    this.ineligible = new Set();
-    for (let i = 0; i < nItems; i++) if (!(itemPopularity[i]! > 0)) this.ineligible.add(i);
+    const eligible = eligibleItems(itemPopularity);
+    const index = data.index ?? (await ExactIndex.create(itemEmbeddings, dim, { eligible }));
+    if (index.size !== nItems || index.dim !== dim) throw new RangeError(`retrieval: the index covers ${index.size} × ${index.dim}, expected ${nItems} × ${dim}`);
+    return new MergedRetriever(data, index, eligible);
+  }
+
+  /**
+   * Releases the index once the retrieves running now have finished (a hot reload calls
+   * this on the version it replaced); later retrieves fail.
+   */
+  release(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.retired = () => void this.index.release().then(resolve, reject);
+      if (this.inFlight === 0) this.retired();
+    });
   }
 
   /** Candidates for one query; see the module comment for the merge. */
-  retrieve(q: RetrievalQuery): MergedCandidates {
+  async retrieve(q: RetrievalQuery): Promise<MergedCandidates> {
+    if (this.retired !== undefined) throw new Error('retrieval: this artifact version was released');
+    this.inFlight++;
+    try {
+      return await this.merge(q);
+    } finally {
+      if (--this.inFlight === 0) this.idle();
+    }
+  }
+
+  private idle(): void {
+    this.retired?.();
+  }
+
+  private async merge(q: RetrievalQuery): Promise<MergedCandidates> {
     const { config } = this.data;
     const want = (s: RetrievalSource): boolean => q.only === undefined || q.only.includes(s);
-    const exclude = new Set(this.ineligible);
-    for (const i of q.exclude) exclude.add(i);
+    const eligible = this.eligible;
+    const excluded = (i: number): boolean => eligible[i] !== 1 || q.exclude.has(i);
 
     const lists: Array<{ source: RetrievalSource; weight: number; items: ArrayLike<number>; scores: ArrayLike<number> }> = [];
     if (want('embedding') && q.userEmbedding !== undefined && config.embedding.n > 0) {
-      const top = topKByDot(this.data.itemEmbeddings, this.data.dim, q.userEmbedding, config.embedding.n, exclude);
-      lists.push({ source: 'embedding', weight: config.embedding.weight, items: top.indices, scores: top.scores });
+      const top = await this.index.search(q.userEmbedding, config.embedding.n, q.exclude);
+      lists.push({ source: 'embedding', weight: config.embedding.weight, items: top.rows, scores: top.scores });
     }
     const nb = this.data.neighbors;
     if (want('covisitation') && nb !== undefined && config.covisitation.n > 0 && q.recentItems.length > 0) {
@@ -176,7 +233,7 @@ export class MergedRetriever {
         if (!(i >= 0 && i < this.data.nItems)) continue;
         for (let p = nb.ptr[i]!; p < nb.ptr[i + 1]!; p++) {
           const j = nb.items[p]!;
-          if (!exclude.has(j)) acc.set(j, (acc.get(j) ?? 0) + nb.weights[p]!);
+          if (!excluded(j)) acc.set(j, (acc.get(j) ?? 0) + nb.weights[p]!);
         }
       }
       const entries = [...acc.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, config.covisitation.n);
@@ -188,7 +245,7 @@ export class MergedRetriever {
       const items: number[] = [];
       for (let r = 0; r < this.popularOrder.length && items.length < popN; r++) {
         const i = this.popularOrder[r]!;
-        if (!exclude.has(i)) items.push(i);
+        if (!excluded(i)) items.push(i);
       }
       lists.push({ source: 'popularity', weight: lists.length === 0 ? 1 : config.popularity.weight, items, scores: items.map((i) => this.data.itemPopularity[i]!) });
     }

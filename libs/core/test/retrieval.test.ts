@@ -23,8 +23,8 @@ function data(overrides: Partial<RetrievalData> = {}): RetrievalData {
 const user = Float32Array.from([1, 0]);
 
 describe('MergedRetriever', () => {
-  it('fuses the sources by weighted reciprocal rank, dedupes, keeps per-source scores', () => {
-    const r = new MergedRetriever(data()).retrieve({ userEmbedding: user, recentItems: [3], exclude: new Set([3]), n: 10 });
+  it('fuses the sources by weighted reciprocal rank, dedupes, keeps per-source scores', async () => {
+    const r = await (await MergedRetriever.create(data())).retrieve({ userEmbedding: user, recentItems: [3], exclude: new Set([3]), n: 10 });
     // embedding: 0 (3), 1 (2), 2 (1)  → 1/1, 1/2, 1/3; 5 is ineligible despite its dot product of 9.
     // covisitation from item 3: 4 (0.9), 1 (0.5) → 1/1, 1/2.
     // popularity (0.5 weight): 4, 2 → 0.5/1, 0.5/2.
@@ -37,34 +37,34 @@ describe('MergedRetriever', () => {
     expect(Array.from(r.sourceScores.popularity!)).toEqual([5, NaN, NaN, 3]);
   });
 
-  it('honours exclusions and n, and serves popularity alone to users with nothing else', () => {
-    const m = new MergedRetriever(data());
-    const r = m.retrieve({ userEmbedding: user, recentItems: [], exclude: new Set([0]), n: 2 });
+  it('honours exclusions and n, and serves popularity alone to users with nothing else', async () => {
+    const m = await MergedRetriever.create(data());
+    const r = await m.retrieve({ userEmbedding: user, recentItems: [], exclude: new Set([0]), n: 2 });
     // embedding 1, 2, 3 (3 before 4 on the tie at 0); popularity 4, 3: 3 = 1/3 + 0.5/2 beats 4 = 0.5/1.
     expect(Array.from(r.items)).toEqual([1, 3]);
-    const cold = m.retrieve({ recentItems: [], exclude: new Set([4]), n: 3 });
+    const cold = await m.retrieve({ recentItems: [], exclude: new Set([4]), n: 3 });
     expect(Array.from(cold.items)).toEqual([3, 2, 1]);
     expect(cold.primary).toEqual(['popularity', 'popularity', 'popularity']);
     expect(Object.keys(cold.sourceScores)).toEqual(['popularity']);
   });
 
-  it('runs one source alone when asked (the evaluation of each source)', () => {
-    const m = new MergedRetriever(data());
+  it('runs one source alone when asked (the evaluation of each source)', async () => {
+    const m = await MergedRetriever.create(data());
     const q = { userEmbedding: user, recentItems: [3], exclude: new Set([3]), n: 10 };
-    expect(Array.from(m.retrieve({ ...q, only: ['embedding'] }).items)).toEqual([0, 1, 2]);
-    expect(Array.from(m.retrieve({ ...q, only: ['covisitation'] }).items)).toEqual([4, 1]);
-    expect(Array.from(m.retrieve({ ...q, only: ['popularity'] }).items)).toEqual([4, 2, 1, 0]);
+    expect(Array.from((await m.retrieve({ ...q, only: ['embedding'] })).items)).toEqual([0, 1, 2]);
+    expect(Array.from((await m.retrieve({ ...q, only: ['covisitation'] })).items)).toEqual([4, 1]);
+    expect(Array.from((await m.retrieve({ ...q, only: ['popularity'] })).items)).toEqual([4, 2, 1, 0]);
   });
 
-  it('uses only the configured number of recent items (newest first)', () => {
-    const m = new MergedRetriever(data({ config: { ...data().config, covisitation: { n: 3, weight: 1, recent_items: 1 } } }));
-    const r = m.retrieve({ recentItems: [0, 3], exclude: new Set(), n: 10, only: ['covisitation'] });
+  it('uses only the configured number of recent items (newest first)', async () => {
+    const m = await MergedRetriever.create(data({ config: { ...data().config, covisitation: { n: 3, weight: 1, recent_items: 1 } } }));
+    const r = await m.retrieve({ recentItems: [0, 3], exclude: new Set(), n: 10, only: ['covisitation'] });
     // Item 0 has no neighbours and is the only recent item used: covisitation finds nothing, popularity steps in.
     expect(r.primary.every((p) => p === 'popularity')).toBe(true);
   });
 
-  it('refuses arrays that do not fit the catalogue', () => {
-    expect(() => new MergedRetriever(data({ itemPopularity: new Float32Array(5) }))).toThrow(/5 popularity values for 6 items/);
+  it('refuses arrays that do not fit the catalogue', async () => {
+    await expect(MergedRetriever.create(data({ itemPopularity: new Float32Array(5) }))).rejects.toThrow(/5 popularity values for 6 items/);
   });
 });
 

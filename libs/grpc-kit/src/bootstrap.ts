@@ -2,12 +2,13 @@ import { ConfigError } from '@recsys/core';
 import { DESCRIPTOR_SET_PATH } from '@recsys/proto';
 import { ConfigSpec, ConfigOf, loadConfig } from './config';
 import { commonConfig } from './common-config';
-import { createLogger, Logger } from './logger';
+import { createLogger, Logger, muteLogOutput } from './logger';
 import { ServiceMetrics } from './metrics';
 import { parentFdFromEnv, watchParent } from './parent-watch';
 import { DescriptorIndex } from './reflection';
 import { ServiceHost } from './server';
 import { serverCredentials } from './tls';
+import { initTracing, type TracingSetup } from './tracing';
 
 /** What a service's setup receives. */
 export interface ServiceKit<C> {
@@ -53,14 +54,18 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
   };
   let config: ConfigOf<S & CommonSpec>;
   let parentFd: number | undefined;
+  let tracing: TracingSetup | undefined;
   try {
     config = loadConfig(def.spec);
     parentFd = parentFdFromEnv();
+    // Before any client or server exists: they pick their tracing hooks up when made.
+    tracing = initTracing(def.name);
   } catch (err) {
     return fail('configuration', err);
   }
   const common = config as unknown as ConfigOf<CommonSpec>;
-  log = createLogger(def.name, common.LOG_LEVEL);
+  log = createLogger(def.name, common.LOG_LEVEL, { traceIds: tracing !== undefined });
+  if (tracing) log.info({ protocol: tracing.protocol, endpoint: tracing.endpoint, serviceName: tracing.serviceName }, 'tracing on: exporting spans over OTLP');
   const metrics = new ServiceMetrics(def.name);
   let credentials: ReturnType<typeof serverCredentials>;
   try {
@@ -85,11 +90,12 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
   });
   host.installSignalHandlers();
   if (parentFd !== undefined) {
-    watchParent(parentFd, (why) => {
-      // Nobody reads stdout/stderr any more: a write must not turn the drain into a crash.
+    watchParent(parentFd, () => {
+      // Nobody reads stdout/stderr any more: a write must neither crash the drain nor block
+      // it (a full pipe makes a synchronous write retry forever, timers included).
       process.stdout.on('error', () => {});
       process.stderr.on('error', () => {});
-      log.warn({ why }, 'launcher gone: draining and exiting');
+      muteLogOutput();
       // Nobody is left to force a stuck drain either: bound it here.
       setTimeout(() => process.exit(1), common.SHUTDOWN_DELAY_MS + common.DRAIN_TIMEOUT_MS + 5000).unref();
       host.shutdown('launcher gone').then(
@@ -123,6 +129,11 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     await init();
   } catch (err) {
     fail('initialisation', err);
+  }
+  if (tracing) {
+    // The last hook: spans of the drained calls are flushed before the process exits.
+    const t = tracing;
+    host.onShutdown(() => t.shutdown());
   }
   host.markReady();
   log.info({ port: host.port }, 'SERVING');

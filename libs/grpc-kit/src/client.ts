@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { tracer, tracingInterceptor } from './tracing';
 
 /** Channel options every client of the mesh uses. */
 export interface ClientOptions {
@@ -74,7 +75,11 @@ export function createClient<C extends grpc.Client>(
   address: string,
   options: ClientOptions = {},
 ): C {
+  // Tracing on (initTracing ran before the clients were made): a CLIENT span per call and
+  // its traceparent in the metadata. Off: no interceptor at all.
+  const t = tracer();
   return new Ctor(toTarget(address), options.credentials ?? grpc.credentials.createInsecure(), {
+    ...(t ? { interceptors: [tracingInterceptor(t)] } : {}),
     'grpc.service_config': SERVICE_CONFIG,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,

@@ -40,6 +40,15 @@ export function int(def: number | undefined, help: string, min = Number.MIN_SAFE
   });
 }
 
+/** A number within [0, 1] (a sampling rate). */
+export function ratio(def: number, help: string): Setting<number> {
+  return setting('number 0–1', def, help, (raw) => {
+    const v = Number(raw.trim());
+    if (raw.trim() === '' || !Number.isFinite(v) || v < 0 || v > 1) throw new Error(`must be a number between 0 and 1, got "${raw}"`);
+    return v;
+  });
+}
+
 /** A TCP port; 0 means "let the OS choose" where the variable's help says so. */
 export function port(def: number, help: string): Setting<number> {
   return { ...int(def, help, 0, 65535), kind: 'port' };

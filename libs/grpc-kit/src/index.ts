@@ -15,3 +15,4 @@ export * from './common-config';
 export * from './bootstrap';
 export * from './tls';
 export * from './parent-watch';
+export * from './tracing';

@@ -4,6 +4,8 @@ import { toServiceError } from './errors';
 import { HealthStatus } from './health';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
+import { endRpcSpan, runInContext, startServerSpan, tracer } from './tracing';
+import type { Span } from '@opentelemetry/api';
 
 /** What a handler knows about the call it serves. */
 export interface CallContext {
@@ -15,6 +17,8 @@ export interface CallContext {
   readonly signal: AbortSignal;
   readonly metadata: grpc.Metadata;
   readonly log: Logger;
+  /** The call's SERVER span when tracing is on (handlers add attributes to it), else undefined. */
+  readonly span?: Span;
 }
 
 /** A unary handler: returns the response or throws a DomainError. */
@@ -157,19 +161,29 @@ export class ServiceHost {
       }
       const stopTimer = histogram.startTimer();
       const abort = new AbortController();
-      call.once('cancelled', () => abort.abort());
+      let finished = false;
+      // grpc-js emits 'cancelled' when the stream closes, also after a call that completed;
+      // aborting then would only build a DOMException (a stack capture) per call for nobody.
+      call.once('cancelled', () => {
+        if (!finished) abort.abort();
+      });
       const rawDeadline = call.getDeadline();
       const deadline = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
-      const ctx: CallContext = { method, deadline, signal: abort.signal, metadata: call.metadata, log };
+      // Tracing on: the handler runs inside this call's SERVER span (child of the caller's traceparent).
+      const t = tracer();
+      const traced = t ? startServerSpan(t, method, call.metadata) : undefined;
+      const ctx: CallContext = { method, deadline, signal: abort.signal, metadata: call.metadata, log, span: traced?.span };
       this.inFlight++;
-      const finish = (code: grpc.status): void => {
+      const finish = (code: grpc.status, details?: string): void => {
+        finished = true;
         this.inFlight--;
         stopTimer();
         metrics.handled.inc({ method, code: grpc.status[code] ?? String(code) });
+        if (traced) endRpcSpan(traced.span, code, details);
       };
       let result: unknown;
       try {
-        result = handler(request, ctx);
+        result = traced ? runInContext(traced.ctx, () => handler(request, ctx)) : handler(request, ctx);
       } catch (err) {
         result = Promise.reject(err);
       }
@@ -180,9 +194,13 @@ export class ServiceHost {
         },
         (err: unknown) => {
           const { code, details, internal } = toServiceError(err);
-          if (internal) log.error({ err, method }, 'unhandled error in handler');
-          else log.debug({ method, code: grpc.status[code], details }, 'request failed');
-          finish(code);
+          const logErr = (): void => {
+            if (internal) log.error({ err, method }, 'unhandled error in handler');
+            else log.debug({ method, code: grpc.status[code], details }, 'request failed');
+          };
+          if (traced) runInContext(traced.ctx, logErr);
+          else logErr();
+          finish(code, details);
           callback({ code, details });
         },
       );

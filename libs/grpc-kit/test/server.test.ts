@@ -30,7 +30,7 @@ function makeHost(rank: (userId: string) => Promise<void>, extra: Partial<Servic
   host.addService(RankerServiceService, 'recsys.v1.RankerService', {
     async rank(req) {
       await rank(req.userId);
-      return { itemIds: ['a'], scores: [1], candidateIndices: [0], modelVersion: 'v1' };
+      return { itemIds: ['a'], scores: [1], candidateIndices: [0], modelVersion: 'v1', variant: '', shadowVariant: '' };
     },
   });
   return host;
@@ -53,7 +53,7 @@ describe('ServiceHost', () => {
     await host.shutdown('test end');
   });
 
-  const rank = () => callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0 }, { deadline: Date.now() + 2000 });
+  const rank = () => callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0, variant: '' }, { deadline: Date.now() + 2000 });
   const check = (service = '') => {
     const hc = createClient(health.HealthClient, `127.0.0.1:${host.port}`);
     return callUnary(hc.check.bind(hc), { service }, { deadline: Date.now() + 2000 }).finally(() => hc.close());
@@ -105,7 +105,7 @@ describe('ServiceHost', () => {
 
   it('fails a call whose deadline has already passed without sending it', async () => {
     host.markReady();
-    await expect(callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0 }, { deadline: Date.now() - 1 })).rejects.toMatchObject({
+    await expect(callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0, variant: '' }, { deadline: Date.now() - 1 })).rejects.toMatchObject({
       code: grpc.status.DEADLINE_EXCEEDED,
     });
   });
@@ -121,7 +121,7 @@ describe('ServiceHost limits', () => {
     const client = createClient(RankerServiceClient, `127.0.0.1:${port}`);
     const hc = createClient(health.HealthClient, `127.0.0.1:${port}`);
     const rank = () =>
-      callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0 }, { deadline: Date.now() + 10_000 });
+      callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0, variant: '' }, { deadline: Date.now() + 10_000 });
     try {
       const held = [rank(), rank()];
       while (host.callsInFlight < 2) await new Promise((r) => setTimeout(r, 5));
@@ -247,7 +247,7 @@ describe('cancellation', () => {
     host.markReady();
     const client = createClient(RankerServiceClient, `127.0.0.1:${port}`);
     try {
-      const call = callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0 }, { deadline: Date.now() + 200 });
+      const call = callUnary(client.rank.bind(client), { userId: 'u', candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0, variant: '' }, { deadline: Date.now() + 200 });
       await expect(call).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
       await sawAbort; // never resolves (test times out) if the handler is not told
     } finally {

@@ -17,6 +17,7 @@ import {
   sha256Hex,
   validateRankerSpec,
   VERSION_PATTERN,
+  type ArtifactIndexSpec,
   type ArtifactManifest,
   type FeatureViewSpec,
   type HoldoutFile,
@@ -72,6 +73,8 @@ export interface ArtifactContent {
   history?: 'train' | 'all';
   /** Held-out test items of a `train` artifact. */
   holdout?: HoldoutFile;
+  /** An approximate index built offline: its manifest entry (`retrieval.index`) and its files. */
+  retrievalIndex?: { spec: ArtifactIndexSpec; files: Map<string, Buffer> };
 }
 
 /** An artifact serialized to bytes, not yet on disk. */
@@ -167,6 +170,13 @@ function serializeArtifact(content: ArtifactContent): SerializedArtifact {
     files.set(TIMELINE_FILE, encodeItemTimeline(content.timeline));
   }
   if (content.holdout) files.set(HOLDOUT_FILE, jsonBytes(content.holdout));
+  if (content.retrievalIndex) {
+    if (!content.retrieval) throw new RangeError('artifact: a retrieval index needs the retrieval config');
+    for (const [name, buf] of content.retrievalIndex.files) {
+      if (!VERSION_PATTERN.test(name) || files.has(name)) throw new RangeError(`artifact: invalid or duplicate index file name "${name}"`);
+      files.set(name, buf);
+    }
+  }
   const entries: ArtifactManifest['files'] = {};
   for (const name of [...files.keys()].sort()) {
     const buf = files.get(name)!;
@@ -183,7 +193,15 @@ function serializeArtifact(content: ArtifactContent): SerializedArtifact {
     feature_views: content.featureViews,
     ranker: content.ranker.spec,
     metrics: content.metrics,
-    ...(content.retrieval ? { retrieval: { ...content.retrieval, ...(content.neighbors ? { neighbors_file: NEIGHBORS_FILE } : {}) } } : {}),
+    ...(content.retrieval
+      ? {
+          retrieval: {
+            ...content.retrieval,
+            ...(content.neighbors ? { neighbors_file: NEIGHBORS_FILE } : {}),
+            ...(content.retrievalIndex ? { index: content.retrievalIndex.spec } : {}),
+          },
+        }
+      : {}),
     ...(content.history ? { history: content.history } : {}),
     ...(content.holdout ? { holdout_file: HOLDOUT_FILE } : {}),
     ...(content.serving ? { serving: content.serving } : {}),

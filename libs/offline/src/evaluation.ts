@@ -14,6 +14,8 @@ import {
   servingConfig,
   DEFAULT_RETRIEVAL_CONFIG,
   MergedRetriever,
+  openRetrievalIndex,
+  type OpenIndexOptions,
   ndcgAtK,
   readVerifiedFile,
   recallAtK,
@@ -116,10 +118,13 @@ export async function evaluateArtifact(
   onProgress?: (fraction: number) => void,
   /** Receives every user's two-stage top 10 (item ids, best first), e.g. to compare with the mesh. */
   onTwoStage?: (userId: string, top10: string[]) => void,
+  /** The embedding index, chosen as the candidate generator chooses it (RETRIEVAL_INDEX); default auto. */
+  index: OpenIndexOptions = {},
 ): Promise<EvaluationReport> {
   const { manifest } = a;
   const dim = manifest.embedding_dim;
-  const retriever = new MergedRetriever({
+  const retriever = await MergedRetriever.create({
+    index: await openRetrievalIndex(a, index),
     nItems: a.itemIds.length,
     dim,
     itemEmbeddings: a.itemEmbeddings,
@@ -148,7 +153,7 @@ export async function evaluateArtifact(
       n: 300,
     };
     for (const [method, only] of Object.entries(SOURCES_OF) as Array<[EvaluationMethod, readonly RetrievalSource[] | undefined]>) {
-      const r = retriever.retrieve(only ? { ...query, only } : query);
+      const r = await retriever.retrieve(only ? { ...query, only } : query);
       acc.get(method)!.add(r.items, t);
       if (method !== 'merged_retrieval') continue;
       // Two-stage: the ranker's input exactly as the ranker service assembles it.
@@ -175,6 +180,7 @@ export async function evaluateArtifact(
     if (done % 50 === 0) onProgress?.(done / targets.size);
   }
   onProgress?.(1);
+  await retriever.release();
   const results: EvaluationReport['results'] = {};
   for (const m of EVALUATION_METHODS) results[m] = acc.get(m)!.result(a.itemIds.length);
   return { split: holdout.split, users: targets.size, catalogue: a.itemIds.length, artifact_version: manifest.version, results };

@@ -96,10 +96,10 @@ export interface RetrievalModels {
 }
 
 /** The core retriever over in-memory models, with popularity counted from `history`. */
-function retrieverFor(models: RetrievalModels, history: History): MergedRetriever {
+function retrieverFor(models: RetrievalModels, history: History): Promise<MergedRetriever> {
   const pop = new Float32Array(history.nItems);
   for (const i of history.items) pop[i]!++;
-  return new MergedRetriever({
+  return MergedRetriever.create({
     nItems: history.nItems,
     dim: models.embeddings.dim,
     itemEmbeddings: models.embeddings.item,
@@ -127,20 +127,23 @@ export function recentItems(history: History, u: number): number[] {
  * Merged top-`k` candidates for each user, excluding the user's own history items and
  * items without any interaction in `history` (docs/EVALUATION.md's candidate rule).
  */
-export function retrieveCandidates(models: RetrievalModels, history: History, users: readonly number[], k: number, only?: readonly RetrievalSource[]): CandidateList[] {
-  const retriever = retrieverFor(models, history);
+export async function retrieveCandidates(models: RetrievalModels, history: History, users: readonly number[], k: number, only?: readonly RetrievalSource[]): Promise<CandidateList[]> {
+  const retriever = await retrieverFor(models, history);
   const emb = models.embeddings;
-  return users.map((u) => {
+  const out: CandidateList[] = [];
+  for (const u of users) {
     const recent = recentItems(history, u);
-    const r = retriever.retrieve({
+    const r = await retriever.retrieve({
       userEmbedding: emb.user.subarray(u * emb.dim, (u + 1) * emb.dim),
       recentItems: recent,
       exclude: new Set(recent),
       n: k,
       ...(only ? { only } : {}),
     });
-    return { user: u, items: r.items, scores: r.scores, sourceScores: r.sourceScores };
-  });
+    out.push({ user: u, items: r.items, scores: r.scores, sourceScores: r.sourceScores });
+  }
+  await retriever.release();
+  return out;
 }
 
 /** How a user appears to the ranker: known (its row) or as an unknown, cold-start user. */
@@ -267,7 +270,7 @@ interface UserRows {
  * held-out users stop the trees early and measure AUC, NDCG@10 and Recall@10 of the ranker
  * against the merged retrieval order.
  */
-export function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): TrainedRanker {
+export async function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): Promise<TrainedRanker> {
   const o: RankerTrainOptions = { ...DEFAULT_RANKER_OPTIONS, ...options };
   const { spec } = input;
   const width = spec.length;
@@ -281,26 +284,26 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
   const training = users.slice(nHoldout).sort((a, b) => a - b);
   const window = input.recentItems ?? 1000;
-  const retriever = retrieverFor(input.models, input.history);
+  const retriever = await retrieverFor(input.models, input.history);
   const emb = input.models.embeddings;
   const lastDayCol = input.snapshot.views.user.features.findIndex((f) => f.name === 'user_last_ts_days');
   const uw = input.snapshot.views.user.features.length;
 
   /** Candidates and model input of user u, as served to a known user or to an unknown one (computed once). */
   const cache = new Map<string, UserRows>();
-  const rowsOf = (u: number, cold: boolean): UserRows => {
+  const rowsOf = async (u: number, cold: boolean): Promise<UserRows> => {
     const key = `${u}${cold ? 'c' : 'k'}`;
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
-    const made = computeRows(u, cold);
+    const made = await computeRows(u, cold);
     cache.set(key, made);
     return made;
   };
-  const computeRows = (u: number, cold: boolean): UserRows => {
+  const computeRows = async (u: number, cold: boolean): Promise<UserRows> => {
     const recent = cold ? [] : recentItems(input.history, u);
     const userEmbedding = cold ? undefined : emb.user.subarray(u * emb.dim, (u + 1) * emb.dim);
     const exclude = new Set(recent);
-    const r = retriever.retrieve({ ...(userEmbedding ? { userEmbedding } : {}), recentItems: recent, exclude, n: o.candidates });
+    const r = await retriever.retrieve({ ...(userEmbedding ? { userEmbedding } : {}), recentItems: recent, exclude, n: o.candidates });
     const cands: CandidateList = { user: u, items: r.items, scores: r.scores, sourceScores: r.sourceScores };
     const refDay =
       lastDayCol < 0 ? NaN : cold ? input.snapshot.views.user.features[lastDayCol]!.default : input.snapshot.userFeatures[u * uw + lastDayCol]!;
@@ -309,18 +312,18 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   };
 
   /** Labelled rows of `userList` (progress from `p0` to `p1`), grouped per user. */
-  const buildRows = (userList: number[], p0: number, p1: number) => {
+  const buildRows = async (userList: number[], p0: number, p1: number) => {
     const rows: number[] = [];
     const labels: number[] = [];
     const groupPtr: number[] = [0];
     let usersKept = 0;
     const cold = new Set(rng.shuffle([...userList]).slice(0, Math.round(userList.length * o.coldStartFraction)));
     const jobs: Array<[number, boolean]> = userList.flatMap((u): Array<[number, boolean]> => (cold.has(u) ? [[u, false], [u, true]] : [[u, false]]));
-    jobs.forEach(([u, isCold], idx) => {
+    for (const [idx, [u, isCold]] of jobs.entries()) {
       const t = input.targets[u]!;
-      const { cands: c, x } = rowsOf(u, isCold);
+      const { cands: c, x } = await rowsOf(u, isCold);
       const label = Array.from(c.items, (i) => (t.has(i) ? 1 : 0));
-      if (!label.includes(1)) return;
+      if (!label.includes(1)) continue;
       if (!isCold) usersKept++;
       const negatives = rng.shuffle(label.flatMap((l, j) => (l === 0 ? [j] : [])));
       const keep = new Set([...label.flatMap((l, j) => (l === 1 ? [j] : [])), ...negatives.slice(0, o.negativesPerUser)]);
@@ -330,13 +333,14 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
       }
       groupPtr.push(labels.length);
       if (idx % 100 === 0) o.onProgress?.(p0 + ((p1 - p0) * idx) / jobs.length, 'building training rows');
-    });
+    }
     if (labels.length === 0 || !labels.includes(1)) throw new Error('ranker training: no positive candidates; the dataset is too small');
     return { x: Float32Array.from(rows), labels, groupPtr: Int32Array.from(groupPtr), users: usersKept };
   };
 
   o.onProgress?.(0, 'candidates of held-out users');
-  const held = holdout.map((u) => ({ u, ...rowsOf(u, false) }));
+  const held: Array<{ u: number } & UserRows> = [];
+  for (const u of holdout) held.push({ u, ...(await rowsOf(u, false)) });
   const heldX = new Float32Array(held.reduce((a, h) => a + h.x.length, 0));
   const heldPtr: number[] = [0];
   for (const h of held) {
@@ -353,8 +357,8 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   };
 
   /** Trains one model on `userList`; GBDT early-stops on the held-out users unless `trees` is fixed. */
-  const fit = (userList: number[], p0: number, p1: number, trees?: number) => {
-    const data = buildRows(userList, p0, p0 + 0.3 * (p1 - p0));
+  const fit = async (userList: number[], p0: number, p1: number, trees?: number) => {
+    const data = await buildRows(userList, p0, p0 + 0.3 * (p1 - p0));
     const at = (f: number): number => p0 + (p1 - p0) * (0.3 + 0.7 * f);
     const n = data.labels.length;
     if (o.model === 'gbdt') {
@@ -375,11 +379,11 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
     });
     return { kind: 'mlp' as const, mlp: toFloat32(foldStandardization(trained, standardization)), rows: n, users: data.users };
   };
-  const scoreRows = (m: ReturnType<typeof fit>, x: Float32Array, rows: number): ArrayLike<number> =>
+  const scoreRows = (m: Awaited<ReturnType<typeof fit>>, x: Float32Array, rows: number): ArrayLike<number> =>
     m.kind === 'gbdt' ? gbdtScore(m.gbdt, x, rows) : mlpForward(m.mlp, x, rows);
 
   const refit = o.refit && holdout.length > 0;
-  const first = fit(training, 0.02, refit ? 0.5 : 0.95);
+  const first = await fit(training, 0.02, refit ? 0.5 : 0.95);
 
   o.onProgress?.(refit ? 0.5 : 0.95, 'validating on held-out users');
   const allScores: number[] = [];
@@ -413,10 +417,11 @@ export function trainRanker(input: RankerTrainingInput, options: Partial<RankerT
   let final = first;
   if (refit) {
     // Settings and metrics come from the held-out users; the served model then learns from all of them.
-    final = fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.98, first.kind === 'gbdt' ? Math.max(1, first.gbdt.trees.length) : undefined);
+    final = await fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.98, first.kind === 'gbdt' ? Math.max(1, first.gbdt.trees.length) : undefined);
     metrics['ranker_refit_users'] = final.users;
     metrics['ranker_refit_rows'] = final.rows;
   }
+  await retriever.release();
   if (final.kind === 'gbdt') {
     metrics['ranker_trees'] = final.gbdt.trees.length;
     const shares = gbdtGainShares(final.gbdt);

@@ -36,9 +36,9 @@ describe('ranker training pieces', () => {
     expect(() => validateRankerSpec(defaultRankerFeatures(18), a.snapshot.views)).not.toThrow();
   });
 
-  it('retrieves merged candidates excluding the user history and never-seen items', () => {
+  it('retrieves merged candidates excluding the user history and never-seen items', async () => {
     const seenAnywhere = new Set(a.fit.items);
-    const [c] = retrieveCandidates(a.models, a.fit, [5], 50);
+    const [c] = await retrieveCandidates(a.models, a.fit, [5], 50);
     const own = new Set(a.fit.items.subarray(a.fit.userPtr[5]!, a.fit.userPtr[6]!));
     expect(c!.items).toHaveLength(50);
     for (const i of c!.items) {
@@ -52,9 +52,9 @@ describe('ranker training pieces', () => {
     expect(found(c!.sourceScores.covisitation)).toBeGreaterThan(0);
   });
 
-  it('builds model rows from the snapshot like the serving path', () => {
+  it('builds model rows from the snapshot like the serving path', async () => {
     const spec = defaultRankerFeatures(18);
-    const [c] = retrieveCandidates(a.models, a.fit, [3], 20);
+    const [c] = await retrieveCandidates(a.models, a.fit, [3], 20);
     const x = rankerInputFor(spec, a.snapshot, c!);
     const width = spec.length;
     const col = (name: string): number => spec.findIndex((f) => f.name === name);
@@ -70,38 +70,38 @@ describe('ranker training pieces', () => {
     expect(x).toHaveLength(20 * width);
   });
 
-  it('rerank sorts by score descending and keeps retrieval order on ties', () => {
+  it('rerank sorts by score descending and keeps retrieval order on ties', async () => {
     expect(rerank([0.1, 0.5, 0.5, 0.9])).toEqual([3, 1, 2, 0]);
   });
 
-  it('trains a ranker that beats chance on held-out users, deterministically', () => {
+  it('trains a ranker that beats chance on held-out users, deterministically', async () => {
     const spec = defaultRankerFeatures(18);
     const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
     const options = { candidates: 100, model: 'mlp' as const, mlp: { epochs: 3 } };
-    const r1 = trainRanker(input, options);
+    const r1 = await trainRanker(input, options);
     expect(r1.metrics['ranker_holdout_users']).toBeGreaterThan(20);
     expect(r1.metrics['val_auc']).toBeGreaterThan(0.6);
     expect(r1.mlp!.layers[0]!.weight).toBeInstanceOf(Float32Array);
-    const r2 = trainRanker(input, options);
+    const r2 = await trainRanker(input, options);
     expect(Array.from(r2.mlp!.layers[0]!.weight)).toEqual(Array.from(r1.mlp!.layers[0]!.weight));
-  });
+  }, 60_000);
 
-  it('refit trains the served model on all users, keeping the held-out metrics', () => {
+  it('refit trains the served model on all users, keeping the held-out metrics', async () => {
     const spec = defaultRankerFeatures(18);
     const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
     const options = { candidates: 100, model: 'mlp' as const, mlp: { epochs: 3 } };
-    const plain = trainRanker(input, options);
-    const refit = trainRanker(input, { ...options, refit: true });
+    const plain = await trainRanker(input, options);
+    const refit = await trainRanker(input, { ...options, refit: true });
     expect(refit.metrics['val_auc']).toBe(plain.metrics['val_auc']);
     expect(refit.metrics['ranker_refit_users']).toBeGreaterThan(plain.metrics['ranker_train_users']!);
     expect(refit.metrics['ranker_refit_rows']).toBeGreaterThan(plain.metrics['ranker_train_rows']!);
     expect(Array.from(refit.mlp!.layers[0]!.weight)).not.toEqual(Array.from(plain.mlp!.layers[0]!.weight));
-  });
+  }, 60_000);
 
-  it('candidate features enter the model rows as the candidate generator computes them', () => {
+  it('candidate features enter the model rows as the candidate generator computes them', async () => {
     const spec = defaultRankerFeatures(18, true);
     const featurizer = new CandidateFeaturizer(candidateFeatureData(a.fit, { genres: a.ix.genres, itemGenres: a.ix.itemGenres, itemYear: a.ix.itemYear }, a.snapshot, a.models));
-    const [c] = retrieveCandidates(a.models, a.fit, [3], 20);
+    const [c] = await retrieveCandidates(a.models, a.fit, [3], 20);
     const emb = a.models.embeddings;
     const cf = featurizer.compute({ userEmbedding: emb.user.subarray(3 * emb.dim, 4 * emb.dim), recentItems: [], exclude: new Set(), refDay: 0 }, c!.items);
     const x = rankerInputFor(spec, a.snapshot, c!, cf);
@@ -116,7 +116,7 @@ describe('ranker training pieces', () => {
     expect(bare[width + col('als_rank')]).toBe(100_000);
   });
 
-  it('GBDT: early-stopped trees beat the retrieval order on held-out users; cold-start rows are added; deterministic', () => {
+  it('GBDT: early-stopped trees on held-out users; cold-start rows are added; deterministic', async () => {
     const spec = defaultRankerFeatures(18, true);
     const attrs = { genres: a.ix.genres, itemGenres: a.ix.itemGenres, itemYear: a.ix.itemYear };
     const input = {
@@ -128,17 +128,17 @@ describe('ranker training pieces', () => {
       candidateFeatures: new CandidateFeaturizer(candidateFeatureData(a.fit, attrs, a.snapshot, a.models)),
     };
     const options = { candidates: 100, gbdt: { trees: 60, maxDepth: 4 } };
-    const r1 = trainRanker(input, options);
+    const r1 = await trainRanker(input, options);
     expect(r1.kind).toBe('gbdt');
     expect(r1.metrics['val_auc']).toBeGreaterThan(0.6);
     expect(r1.metrics['ranker_trees']).toBeLessThanOrEqual(60);
     const shares = spec.map((f) => r1.metrics[`gain_share_${f.name}`]!);
     expect(shares.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 6);
-    const noCold = trainRanker(input, { ...options, coldStartFraction: 0 });
+    const noCold = await trainRanker(input, { ...options, coldStartFraction: 0 });
     expect(r1.metrics['ranker_train_rows']).toBeGreaterThan(noCold.metrics['ranker_train_rows']!);
-    const r2 = trainRanker(input, options);
+    const r2 = await trainRanker(input, options);
     const probe = Float32Array.from({ length: 5 * spec.length }, (_, k) => (k * 7919) % 13);
     expect(Array.from(gbdtScore(r2.gbdt!, probe, 5))).toEqual(Array.from(gbdtScore(r1.gbdt!, probe, 5)));
-    expect(() => trainRanker({ ...input, candidateFeatures: undefined }, options)).toThrow(/candidate featurizer/);
-  });
+    await expect(trainRanker({ ...input, candidateFeatures: undefined }, options)).rejects.toThrow(/candidate featurizer/);
+  }, 120_000);
 });

@@ -26,6 +26,20 @@ export interface DecodedFeatureColumn {
 const EMPTY = Buffer.alloc(0);
 
 /**
+ * The columns as one float32 block without a copy, when they already are consecutive views
+ * of one buffer (as the feature store's reads build them); undefined otherwise.
+ */
+function contiguousBlock(entityCount: number, columns: readonly FeatureColumnValues[]): Float32Array | undefined {
+  const first = columns[0]?.values;
+  if (!(first instanceof Float32Array)) return undefined;
+  for (let i = 0; i < columns.length; i++) {
+    const v = columns[i]!.values;
+    if (!(v instanceof Float32Array) || v.buffer !== first.buffer || v.byteOffset !== first.byteOffset + 4 * i * entityCount) return undefined;
+  }
+  return new Float32Array(first.buffer, first.byteOffset, entityCount * columns.length);
+}
+
+/**
  * Builds the batch of `columns` (each `entityCount` values long) of view `featureView`:
  * repeated floats, or with `packed` one float32 little-endian block.
  *
@@ -50,8 +64,11 @@ export function encodeFeatureBatch(
       packedValues: EMPTY,
     };
   }
-  const block = new Float32Array(entityCount * columns.length);
-  columns.forEach((c, i) => block.set(c.values, i * entityCount));
+  let block = contiguousBlock(entityCount, columns);
+  if (!block) {
+    block = new Float32Array(entityCount * columns.length);
+    columns.forEach((c, i) => block!.set(c.values, i * entityCount));
+  }
   return {
     featureView,
     entityCount,

@@ -1,4 +1,4 @@
-import { ArtifactWatcher, loadArtifacts } from '@recsys/core';
+import { ArtifactWatcher, loadArtifacts, type IndexChoice } from '@recsys/core';
 import { CandidateGeneratorServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { candidateGeneratorConfig } from './config';
@@ -18,11 +18,17 @@ void runService({
         maxNumCandidates: config.MAX_NUM_CANDIDATES,
       }),
     );
-    const load = (dir: string): void => {
-      const next = new Retriever(loadArtifacts(dir, CANDIDATE_GENERATOR_PARTS));
+    const load = async (dir: string): Promise<void> => {
+      const next = await Retriever.create(loadArtifacts(dir, CANDIDATE_GENERATOR_PARTS), {
+        choice: config.RETRIEVAL_INDEX as IndexChoice,
+        ...(config.HNSW_EF_SEARCH > 0 ? { efSearch: config.HNSW_EF_SEARCH } : {}),
+      });
+      const previous = retriever;
       retriever = next;
       metrics.setVersion(next.version);
-      log.info({ version: next.version, dir, items: next.artifacts.itemIds.length }, 'artifacts loaded');
+      log.info({ version: next.version, dir, items: next.artifacts.itemIds.length, index: next.indexKind }, 'artifacts loaded');
+      // The replaced version's index is freed once its in-flight requests are done.
+      previous?.release().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'releasing the previous retrieval index failed'));
     };
     return async () => {
       const watcher = await ArtifactWatcher.loadAndWatch({

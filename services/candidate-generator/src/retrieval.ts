@@ -3,9 +3,11 @@ import {
   DEFAULT_RETRIEVAL_CONFIG,
   LoadedArtifacts,
   MergedRetriever,
+  openRetrievalIndex,
   servingConfig,
   type ArtifactCandidateFeatures,
   type ArtifactPart,
+  type OpenIndexOptions,
   type RetrievalSource,
   type ServingConfig,
 } from '@recsys/core';
@@ -46,7 +48,6 @@ export interface Candidates {
  */
 export class Retriever {
   private readonly dim: number;
-  private readonly merged: MergedRetriever;
   /** Present when the ranker's spec uses candidate features. */
   private readonly candidateFeatures: ArtifactCandidateFeatures | undefined;
   /** Names of the candidate features the ranker's spec reads. */
@@ -54,19 +55,41 @@ export class Retriever {
   /** The artifact's serving parameters (manifest `serving`). */
   readonly serving: ServingConfig;
 
-  constructor(readonly artifacts: LoadedArtifacts) {
+  private constructor(
+    readonly artifacts: LoadedArtifacts,
+    private readonly merged: MergedRetriever,
+  ) {
     this.dim = artifacts.manifest.embedding_dim;
     this.serving = servingConfig(artifacts.manifest);
     this.featureNames = [...new Set(artifacts.manifest.ranker.features.flatMap((f) => (f.kind === 'candidate' ? [f.feature] : [])))];
     this.candidateFeatures = this.featureNames.length > 0 ? artifactCandidateFeatures(artifacts) : undefined;
-    this.merged = new MergedRetriever({
+  }
+
+  /**
+   * Opens the retrieval of one loaded artifact version, its embedding index chosen by
+   * `index` (default: the artifact's HNSW index when it has one, else exact).
+   */
+  static async create(artifacts: LoadedArtifacts, index: OpenIndexOptions = {}): Promise<Retriever> {
+    const merged = await MergedRetriever.create({
+      index: await openRetrievalIndex(artifacts, index),
       nItems: artifacts.itemIds.length,
-      dim: this.dim,
+      dim: artifacts.manifest.embedding_dim,
       itemEmbeddings: artifacts.itemEmbeddings,
       itemPopularity: artifacts.itemPopularity,
       ...(artifacts.itemNeighbors ? { neighbors: artifacts.itemNeighbors } : {}),
       config: artifacts.manifest.retrieval ?? DEFAULT_RETRIEVAL_CONFIG,
     });
+    return new Retriever(artifacts, merged);
+  }
+
+  /** Which embedding index serves this version. */
+  get indexKind(): string {
+    return this.merged.index.kind;
+  }
+
+  /** Frees the version's index once the requests running on it have finished. */
+  release(): Promise<void> {
+    return this.merged.release();
   }
 
   get version(): string {
@@ -77,7 +100,7 @@ export class Retriever {
    * Up to `n` candidates for `userId`, none of them in `exclude`; `recent` are the user's
    * most recent item ids, newest first (ids the artifact does not know are ignored).
    */
-  retrieve(userId: string, n: number, exclude: ReadonlySet<string>, recent: readonly string[] = []): Candidates {
+  async retrieve(userId: string, n: number, exclude: ReadonlySet<string>, recent: readonly string[] = []): Promise<Candidates> {
     const { itemIndex, userIndex, userEmbeddings, itemIds } = this.artifacts;
     const excluded = new Set<number>();
     for (const id of exclude) {
@@ -90,7 +113,7 @@ export class Retriever {
       if (row !== undefined) recentRows.push(row);
     }
     const userRow = userIndex.get(userId);
-    const r = this.merged.retrieve({
+    const r = await this.merged.retrieve({
       ...(userRow === undefined ? {} : { userEmbedding: userEmbeddings.subarray(userRow * this.dim, (userRow + 1) * this.dim) }),
       recentItems: recentRows,
       exclude: excluded,

@@ -24,13 +24,13 @@ export function candidateGeneratorHandlers(
   limits: CandidateGeneratorLimits,
 ): AsyncHandlers<typeof CandidateGeneratorServiceService> {
   return {
-    generateCandidates(req) {
+    async generateCandidates(req) {
       validateGenerateCandidates(req, limits);
       const retriever = current();
       if (!retriever) throw new UnavailableError('no artifact loaded');
       // 0 asks for the default: DEFAULT_NUM_CANDIDATES when set, else the artifact's serving.num_candidates.
       const n = Math.min(req.numCandidates || limits.defaultNumCandidates || retriever.serving.num_candidates, limits.maxNumCandidates);
-      const c = retriever.retrieve(req.userId, n, new Set(req.excludeItemIds), req.recentItemIds);
+      const c = await retriever.retrieve(req.userId, n, new Set(req.excludeItemIds), req.recentItemIds);
       return {
         candidates: {
           itemIds: c.itemIds,

@@ -55,7 +55,7 @@ describe('GenerateCandidates', () => {
   });
 
   it('returns the candidates with wire source enums, every source score and the artifact version', async () => {
-    retriever = new Retriever(loadArtifacts(path.join(root, 'v1'), ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']));
+    retriever = await Retriever.create(loadArtifacts(path.join(root, 'v1'), ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']));
     const res = await generate({ numCandidates: 3 });
     expect(res.candidates?.itemIds).toEqual(['20', '30', '10']);
     expect(res.candidates?.sources).toEqual([1, 1, 1].map(() => RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING));

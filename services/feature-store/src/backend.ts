@@ -51,26 +51,46 @@ export interface FeatureBackend {
 /** A stored entity as read: its values, or unknown (undefined), or too old for the view's TTL. */
 export type EntityValue = ArrayLike<number> | undefined | 'expired';
 
+/** Whether entity e of {@link EntityRows} was found: stored, unknown to the store, or older than the view's TTL. */
+export const ROW_FOUND = 0;
+export const ROW_UNKNOWN = 1;
+export const ROW_EXPIRED = 2;
+
 /**
- * Builds the columns of a read from per-entity vectors, applying each feature's default
- * where the entity is unknown or expired or the value is NaN.
+ * The stored vectors of a read's entities as one row-major matrix: entity e's vector is
+ * `rows[e·width … (e+1)·width)`, valid where `state[e]` is {@link ROW_FOUND}. The Redis
+ * backend copies each reply's bytes straight into `rows` (one aligned buffer, no object
+ * per entity).
  */
-export function columnsFromVectors(view: ViewName, entities: readonly EntityValue[], features: readonly ResolvedFeature[]): FeatureRead {
-  const n = entities.length;
+export interface EntityRows {
+  rows: Float32Array;
+  width: number;
+  state: Uint8Array;
+}
+
+/**
+ * Builds the columns of a read from the entities' rows, applying each feature's default
+ * where the entity is unknown or expired or the value is NaN. The columns are consecutive
+ * views of one column-major block (column c at `[c·n, (c+1)·n)`), which the packed wire
+ * encoding sends as it is.
+ */
+export function columnsFromRows(view: ViewName, entities: EntityRows, features: readonly ResolvedFeature[]): FeatureRead {
+  const { rows, width, state } = entities;
+  const n = state.length;
   const unknown: number[] = [];
   const expired: number[] = [];
-  const vectors = entities.map((v, e) => {
-    if (v === 'expired') expired.push(e);
-    else if (v === undefined) unknown.push(e);
-    return v === 'expired' ? undefined : v;
-  });
-  const columns = features.map((f) => {
-    const values = new Float32Array(n);
+  for (let e = 0; e < n; e++) {
+    if (state[e] === ROW_UNKNOWN) unknown.push(e);
+    else if (state[e] === ROW_EXPIRED) expired.push(e);
+  }
+  const block = new Float32Array(n * features.length);
+  const columns = features.map((f, c) => {
+    const values = block.subarray(c * n, (c + 1) * n);
     const missing: number[] = [];
+    const { offset } = f;
     for (let e = 0; e < n; e++) {
-      const vec = vectors[e];
-      const v = vec === undefined ? NaN : (vec[f.offset] ?? NaN);
-      if (Number.isNaN(v)) {
+      const v = state[e] === ROW_FOUND && offset < width ? (rows[e * width + offset] as number) : NaN;
+      if (v !== v) {
         values[e] = f.default;
         missing.push(e);
       } else values[e] = v;
@@ -78,6 +98,25 @@ export function columnsFromVectors(view: ViewName, entities: readonly EntityValu
     return { name: f.name, values, missing };
   });
   return { view, entityCount: n, columns, unknown, expired };
+}
+
+/**
+ * As {@link columnsFromRows}, from one vector (or unknown, or expired) per entity: the
+ * vectors are copied into rows first.
+ */
+export function columnsFromVectors(view: ViewName, entities: readonly EntityValue[], features: readonly ResolvedFeature[]): FeatureRead {
+  const n = entities.length;
+  let width = 0;
+  for (const v of entities) if (v !== undefined && v !== 'expired') width = Math.max(width, v.length);
+  for (const f of features) width = Math.max(width, f.offset + 1);
+  const rows = new Float32Array(n * width).fill(NaN);
+  const state = new Uint8Array(n);
+  entities.forEach((v, e) => {
+    if (v === undefined) state[e] = ROW_UNKNOWN;
+    else if (v === 'expired') state[e] = ROW_EXPIRED;
+    else for (let i = 0; i < v.length; i++) rows[e * width + i] = v[i] as number;
+  });
+  return columnsFromRows(view, { rows, width, state }, features);
 }
 
 /** Whether a value written at `writtenAtSec` is past a TTL of `ttlSeconds` (0 = never) at `nowMs`. */

@@ -1,12 +1,15 @@
 import type { FeatureViewSpec } from '@recsys/core';
 import { Cluster } from 'ioredis';
-import { DomainError, UnavailableError } from '@recsys/core';
-import { columnsFromVectors, EntityValue, FeatureBackend, FeatureRead, isExpired, mergeContext, UserContextRead } from './backend';
+import { DomainError, UnavailableError, readFloat32LE } from '@recsys/core';
+import { endianness } from 'node:os';
+import { columnsFromRows, EntityRows, FeatureBackend, FeatureRead, isExpired, mergeContext, ROW_EXPIRED, ROW_UNKNOWN, UserContextRead } from './backend';
 import { DEFAULT_REALTIME, IngestResult, InteractionEvent, RealtimeOptions } from './realtime';
 import { ingestRedis, readRealtimeRedis, RedisLike } from './redis-realtime';
-import { RedisKeys, bucketOf, decodeEntity } from './redis-keys';
+import { ENTITY_HEADER_BYTES, RedisKeys, bucketOf, decodeEntity } from './redis-keys';
 import { TtlCache } from './item-cache';
 import { FeatureRegistry, NO_TTL, ResolvedFeature, ViewName, ViewTtls } from './registry';
+
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
 /** Snapshot metadata stored beside the vectors (`<prefix>:{<version>}:meta`). */
 export interface SnapshotMeta {
@@ -105,59 +108,83 @@ export class RedisBackend implements FeatureBackend {
   }
 
   /**
-   * Values of many entities. Items found in the in-process cache skip Redis. A single node
+   * Rows of many entities. Items found in the in-process cache skip Redis. A single node
    * takes one MGET of the rest; a cluster one MGET per hash-tag bucket (one slot each), all
-   * in flight together and auto-pipelined per node.
+   * in flight together and auto-pipelined per node. Each reply Buffer's values are copied
+   * straight into the rows (no object per entity); only the cache keeps decoded entities.
    */
-  private async entities(live: Live, view: ViewName, ids: readonly string[], nowMs: number): Promise<EntityValue[]> {
+  private async entities(live: Live, view: ViewName, ids: readonly string[], nowMs: number): Promise<EntityRows> {
     const width = live.registry.width(view);
     const ttl = live.registry.ttlSeconds[view];
     const cache = view === 'item' ? this.itemCache : undefined;
-    const resolve = (d: DecodedEntity | null): EntityValue => (d === null ? undefined : isExpired(d.writtenAtSec, ttl, nowMs) ? 'expired' : d.values);
-    const out: EntityValue[] = new Array<EntityValue>(ids.length).fill(undefined);
+    const n = ids.length;
+    const rows = new Float32Array(n * width);
+    const rowBytes = new Uint8Array(rows.buffer);
+    const state = new Uint8Array(n);
+    const fill = (r: number, writtenAtSec: number, values: Uint8Array | Float32Array): void => {
+      if (isExpired(writtenAtSec, ttl, nowMs)) state[r] = ROW_EXPIRED;
+      else if (values instanceof Float32Array) rows.set(values, r * width);
+      else if (LITTLE_ENDIAN_HOST) rowBytes.set(values, r * width * 4);
+      else for (let i = 0; i < width; i++) rows[r * width + i] = readFloat32LE(values, 4 * i, 1)[0] as number;
+    };
+    const cluster = this.redis instanceof Cluster;
     const byBucket = new Map<number, number[]>();
-    ids.forEach((id, i) => {
-      const cached = cache?.get(`${live.version}\n${id}`);
-      if (cached) {
-        out[i] = resolve(cached.value);
-        return;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i] as string;
+      if (cache) {
+        const cached = cache.get(`${live.version}\n${id}`);
+        if (cached) {
+          if (cached.value === null) state[i] = ROW_UNKNOWN;
+          else fill(i, cached.value.writtenAtSec, cached.value.values);
+          continue;
+        }
       }
-      const b = this.redis instanceof Cluster ? bucketOf(id, live.buckets) : 0;
+      const b = cluster ? bucketOf(id, live.buckets) : 0;
       const list = byBucket.get(b);
       if (list) list.push(i);
       else byBucket.set(b, [i]);
-    });
+    }
+    const expectBytes = ENTITY_HEADER_BYTES + width * 4;
     await Promise.all(
-      [...byBucket.values()].map(async (rows) => {
-        const keys = rows.map((r) => this.keys.entity(live.version, view, ids[r] as string, live.buckets));
+      [...byBucket.values()].map(async (list) => {
+        const keys = this.keys.entities(live.version, view, list.length === n ? ids : list.map((r) => ids[r] as string), live.buckets);
         const values = await this.redis.mgetBuffer(...keys);
-        rows.forEach((r, j) => {
+        for (let j = 0; j < list.length; j++) {
+          const r = list[j] as number;
           const buf = values[j];
-          const d = buf ? decodeEntity(buf, width, keys[j] as string) : null;
-          cache?.set(`${live.version}\n${ids[r] as string}`, d);
-          out[r] = resolve(d);
-        });
+          if (!buf) {
+            state[r] = ROW_UNKNOWN;
+            cache?.set(`${live.version}\n${ids[r] as string}`, null);
+            continue;
+          }
+          if (buf.length !== expectBytes) decodeEntity(buf, width, keys[j] as string); // throws naming the key
+          if (cache) {
+            const d = decodeEntity(buf, width, keys[j] as string);
+            cache.set(`${live.version}\n${ids[r] as string}`, d);
+            fill(r, d.writtenAtSec, d.values);
+          } else fill(r, buf.readUInt32LE(0), buf.subarray(ENTITY_HEADER_BYTES));
+        }
       }),
     );
-    return out;
+    return { rows, width, state };
   }
 
   async read(view: ViewName, entityIds: readonly string[], features: readonly ResolvedFeature[]): Promise<FeatureRead> {
     const live = this.snapshot();
-    return unavailableOnRedisError(async () => columnsFromVectors(view, await this.entities(live, view, entityIds, Date.now()), features));
+    return unavailableOnRedisError(async () => columnsFromRows(view, await this.entities(live, view, entityIds, Date.now()), features));
   }
 
   async userContext(userId: string, maxRecent: number): Promise<UserContextRead> {
     const live = this.snapshot();
     const now = Date.now();
     return unavailableOnRedisError(async () => {
-      const [[vec], hist, realtime] = await Promise.all([
+      const [vec, hist, realtime] = await Promise.all([
         this.entities(live, 'user', [userId], now),
         this.redis.get(this.keys.history(live.version, userId, live.buckets)),
         readRealtimeRedis(this.redis, this.keys, userId, now, maxRecent, this.rtOpts),
       ]);
-      const features = columnsFromVectors('user', [vec], live.registry.resolve('user', []).features);
-      return mergeContext(hist ? hist.split('\n') : [], realtime, maxRecent, features, vec !== undefined);
+      const features = columnsFromRows('user', vec, live.registry.resolve('user', []).features);
+      return mergeContext(hist ? hist.split('\n') : [], realtime, maxRecent, features, vec.state[0] !== ROW_UNKNOWN);
     });
   }
 

@@ -48,6 +48,24 @@ export class RedisKeys {
     return `${this.prefix}:{${version}:${view}:${bucketOf(id, buckets)}}:${id}`;
   }
 
+  /** The {@link entity} key prefixes of one version and view, one per bucket (cached: the last one asked for). */
+  private prefixes: { version: string; view: ViewName; buckets: number; list: string[] } | undefined;
+
+  /** {@link entity} keys of many ids, sharing one prefix string per bucket. */
+  entities(version: string, view: ViewName, ids: readonly string[], buckets: number): string[] {
+    let p = this.prefixes;
+    if (!p || p.version !== version || p.view !== view || p.buckets !== buckets) {
+      p = { version, view, buckets, list: Array.from({ length: buckets }, (_, b) => `${this.prefix}:{${version}:${view}:${b}}:`) };
+      this.prefixes = p;
+    }
+    const out = new Array<string>(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as string;
+      out[i] = p.list[bucketOf(id, buckets)] + id;
+    }
+    return out;
+  }
+
   history(version: string, userId: string, buckets: number): string {
     return `${this.prefix}:{${version}:hist:${bucketOf(userId, buckets)}}:${userId}`;
   }
@@ -72,7 +90,8 @@ function globEscape(s: string): string {
 }
 
 /** Bytes before the values in an encoded entity: the write time, uint32 seconds. */
-const HEADER_BYTES = 4;
+export const ENTITY_HEADER_BYTES = 4;
+const HEADER_BYTES = ENTITY_HEADER_BYTES;
 
 /** Encodes an entity: write time (unix seconds, uint32 LE) then float32 LE values. */
 export function encodeEntity(values: ArrayLike<number>, writtenAtSec: number): Buffer {

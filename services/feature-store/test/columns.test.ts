@@ -64,6 +64,9 @@ describe('key layout', () => {
     expect(tags.size).toBe(16);
     for (const id of ids) expect(tag(keys.entity('v1', 'item', id, 16))).toBe(`v1:item:${bucketOf(id, 16)}`);
     expect(tag(keys.meta('v1'))).toBe('v1');
+    expect(keys.entities('v1', 'item', ids, 16)).toEqual(ids.map((id) => keys.entity('v1', 'item', id, 16)));
+    expect(keys.entities('v2', 'user', ids.slice(0, 5), 3)).toEqual(ids.slice(0, 5).map((id) => keys.entity('v2', 'user', id, 3)));
+    expect(keys.entities('v1', 'item', ['7'], 1)).toEqual([keys.entity('v1', 'item', '7', 1)]);
   });
 });
 

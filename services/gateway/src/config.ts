@@ -1,4 +1,4 @@
-import { address, commonConfig, int } from '@recsys/grpc-kit';
+import { address, commonConfig, int, optionalStr, ratio, str } from '@recsys/grpc-kit';
 
 /** Environment variables of the gateway. */
 export const gatewayConfig = {
@@ -17,4 +17,15 @@ export const gatewayConfig = {
     100,
     86_400_000,
   ),
+  REQUEST_LOG_SAMPLE: ratio(0, 'share of served Recommend calls written to the request log (0 = off, 1 = every call)'),
+  REQUEST_LOG_REDIS_URL: optionalStr('Redis of the request log stream (default REDIS_URL when set; unset and no REDIS_URL: REQUEST_LOG_FILE)'),
+  REQUEST_LOG_STREAM: str('recsys:requests', 'Redis Stream key of the request log'),
+  REQUEST_LOG_MAXLEN: int(100_000, 'records the request log stream keeps (XADD MAXLEN ~, so Redis may keep up to one node more)', 1, 100_000_000),
+  REQUEST_LOG_FILE: str('request-log/requests.jsonl', 'JSON-lines file of the request log when no Redis is configured (rotated)'),
+  REQUEST_LOG_FILE_MAX_BYTES: int(64 * 1024 * 1024, 'size at which the request log file is rotated to <file>.1', 4096, 64 * 1024 * 1024 * 1024),
+  REQUEST_LOG_FILE_KEEP: int(5, 'rotated request log files kept (<file>.1 … <file>.N)', 0, 1000),
+  REQUEST_LOG_BUFFER: int(10_000, 'records waiting for the sink at most; more are dropped and counted', 1, 10_000_000),
+  SHADOW_MAX_IN_FLIGHT: int(0, 'shadow scorings running at once (0 = shadow scoring off in this gateway); one more is skipped and counted', 0, 1000),
+  SHADOW_SKIP_ABOVE_CALLS: int(32, 'shadow scoring is skipped (and counted) while the gateway handles more Recommend calls than this', 0, 100_000),
+  SHADOW_TIMEOUT_MS: int(1000, 'deadline of one shadow scoring call', 10, 60_000),
 };

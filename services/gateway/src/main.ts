@@ -3,7 +3,9 @@ import { channelCredentials, runService } from '@recsys/grpc-kit';
 import { gatewayConfig } from './config';
 import { GrpcStages } from './grpc-stages';
 import { PopularCache, startPopularRefresh } from './popular-cache';
+import { createRequestLog, requestLogSink, rolloutMetrics } from './rollout';
 import { gatewayHandlers } from './server';
+import { ShadowScorer } from './shadow';
 
 void runService({
   name: 'gateway',
@@ -18,6 +20,26 @@ void runService({
       { credentials: channelCredentials(config), maxMessageBytes: config.MAX_MESSAGE_BYTES },
     );
     const popular = new PopularCache();
+    const rollout = rolloutMetrics(metrics);
+    let requestLog: ReturnType<typeof createRequestLog> | undefined;
+    if (config.REQUEST_LOG_SAMPLE > 0) {
+      requestLog = createRequestLog(requestLogSink(config), config, rollout, log);
+      log.info({ sink: requestLog.sink.description, sample: config.REQUEST_LOG_SAMPLE }, 'request log on');
+    }
+    const shadow =
+      config.SHADOW_MAX_IN_FLIGHT > 0
+        ? new ShadowScorer(stages, {
+            maxInFlight: config.SHADOW_MAX_IN_FLIGHT,
+            skipAboveCalls: config.SHADOW_SKIP_ABOVE_CALLS,
+            timeoutMs: config.SHADOW_TIMEOUT_MS,
+            callsInFlight: () => host.callsInFlight,
+            onOutcome: (outcome, variant) => rollout.shadow.inc({ variant, outcome }),
+            onCompared: (overlap, correlation, variant) => {
+              rollout.shadowOverlap.observe({ variant }, overlap);
+              if (correlation !== undefined) rollout.shadowCorrelation.observe({ variant }, correlation);
+            },
+          })
+        : undefined;
     host.addService(
       GatewayServiceService,
       'recsys.v1.GatewayService',
@@ -30,14 +52,18 @@ void runService({
           requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
           numCandidates: config.NUM_CANDIDATES,
           popular,
+          requestLog: requestLog ? { log: requestLog, sample: config.REQUEST_LOG_SAMPLE } : undefined,
+          shadow,
+          rollout,
         },
         metrics,
       ),
     );
     let stopRefresh = (): void => {};
-    host.onShutdown(() => {
+    host.onShutdown(async () => {
       stopRefresh();
       stages.close();
+      await requestLog?.close();
     });
     return async () => {
       // Not awaited: the gateway serves without the cache; it only matters once the

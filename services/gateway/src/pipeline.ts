@@ -120,6 +120,7 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
   const topK = input.k + dropped >= candidates.itemIds.length ? 0 : input.k + dropped;
   let order: { index: number; score: number }[];
   let modelVersion = '';
+  let variant = '';
   try {
     const ranked = await timed(Stage.STAGE_RANKING, () =>
       stages.rank(
@@ -129,12 +130,14 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
           userFeatures: context?.userFeatures,
           itemFeatures,
           topK,
+          variant: '',
         },
         { deadline: budget.stageDeadline('ranking'), signal },
       ),
     );
     order = ranked.candidateIndices.map((index, i) => ({ index, score: ranked.scores[i] as number }));
     modelVersion = ranked.modelVersion;
+    variant = ranked.variant;
   } catch (err) {
     degrade(STAGE_OF.ranking, 'ranker unavailable, retrieval order used', err);
     order = candidates.itemIds.map((_, index) => ({ index, score: candidates.scores[index] as number }));
@@ -155,5 +158,5 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
     const ns = Number(process.hrtime.bigint() - t0);
     timings.push({ stage: Stage.STAGE_BUSINESS_RULES, duration: { seconds: 0, nanos: ns } });
   }
-  return { items, modelVersion, degradedStages: degraded, timings, artifactVersion };
+  return { items, modelVersion, degradedStages: degraded, timings, artifactVersion, traceId: '', variant, requestId: '' };
 }

@@ -72,7 +72,7 @@ function fakeStages(over: Partial<Stages> = {}): Stages {
     rank: async (r) => {
       const n = r.candidates?.itemIds.length ?? 0;
       const order = Array.from({ length: n }, (_, i) => n - 1 - i);
-      return { itemIds: order.map((i) => r.candidates!.itemIds[i]!), scores: order.map((i) => i), candidateIndices: order, modelVersion: 'm1' };
+      return { itemIds: order.map((i) => r.candidates!.itemIds[i]!), scores: order.map((i) => i), candidateIndices: order, modelVersion: 'm1', variant: '', shadowVariant: '' };
     },
     ...over,
   };

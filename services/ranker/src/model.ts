@@ -95,11 +95,34 @@ export class RankerModel {
  * (all when k is 0). NaN scores sort last.
  */
 export function rankOrder(scores: ArrayLike<number>, k: number): number[] {
-  const order = Array.from({ length: scores.length }, (_, i) => i);
-  const key = (i: number): number => {
+  const n = scores.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
     const s = scores[i] as number;
-    return Number.isNaN(s) ? -Infinity : s;
-  };
-  order.sort((a, b) => key(b) - key(a) || a - b);
-  return k > 0 ? order.slice(0, k) : order;
+    keys[i] = s !== s ? -Infinity : s;
+  }
+  const want = k > 0 && k < n ? k : n;
+  if (want === n) {
+    const order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => keys[b]! - keys[a]! || a - b);
+    return order;
+  }
+  // The best `want` kept sorted as they come: a later index never beats an equal score, so
+  // it goes after the equal ones (ties to the lower index), and only a strictly better
+  // score enters a full list.
+  const top: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = keys[i]!;
+    if (top.length === want && !(s > keys[top[want - 1]!]!)) continue;
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[top[mid]!]! >= s) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, i);
+    if (top.length > want) top.pop();
+  }
+  return top;
 }

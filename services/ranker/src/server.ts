@@ -2,6 +2,7 @@ import { FEATURE_NAME_PATTERN, InvalidArgumentError, UnavailableError, checkId, 
 import type { AsyncHandlers } from '@recsys/grpc-kit';
 import { RankRequest, RankerServiceService, decodeFeatureBatch, retrievalSourceName } from '@recsys/proto';
 import { RankerModel, rankOrder } from './model';
+import type { Selection } from './router';
 
 /** Turns a Rank request into the model's input; throws INVALID_ARGUMENT naming bad fields. */
 export function toRankerInput(req: RankRequest, maxCandidates: number): RankerInput {
@@ -33,15 +34,37 @@ export function toRankerInput(req: RankRequest, maxCandidates: number): RankerIn
   return { n, candidateScores: c?.scores ?? [], sourceScores, user, item, candidateFeatures };
 }
 
-/** The gRPC handlers over the live model. */
-export function rankerHandlers(current: () => RankerModel | undefined, limits: { maxCandidates: number }): AsyncHandlers<typeof RankerServiceService> {
+/** Picks the model of one request (an experiment's router); see router.ts. */
+export type Route = (userId: string, forcedVariant: string) => Selection<RankerModel> | undefined;
+
+/**
+ * The gRPC handlers over the live model, or, with `route`, over the model of the request's
+ * experiment variant (`onServed` counts it).
+ */
+export function rankerHandlers(
+  current: () => RankerModel | undefined,
+  limits: { maxCandidates: number },
+  route?: Route,
+  onServed?: (variant: string) => void,
+): AsyncHandlers<typeof RankerServiceService> {
   return {
     async rank(req, ctx) {
       if (req.userId !== '') checkId('user_id', req.userId);
       const input = toRankerInput(req, limits.maxCandidates);
-      const model = current();
-      if (!model) throw new UnavailableError('no model loaded');
-      if (input.n === 0) return { itemIds: [], scores: [], candidateIndices: [], modelVersion: model.version };
+      let model: RankerModel | undefined;
+      let variant = '';
+      let shadowVariant = '';
+      if (route) {
+        const sel = route(req.userId, req.variant);
+        if (sel) ({ model, variant, shadowVariant } = sel);
+      } else {
+        if (req.variant !== '') throw new InvalidArgumentError('variant', `no experiment is configured, so there is no variant "${req.variant}"`);
+        model = current();
+      }
+      if (!model) throw new UnavailableError(variant ? `no model loaded for variant ${variant}` : 'no model loaded');
+      if (variant) onServed?.(variant);
+      ctx.span?.setAttributes({ 'recsys.model_version': model.version, 'recsys.variant': variant, 'recsys.candidates': input.n, 'recsys.top_k': req.topK });
+      if (input.n === 0) return { itemIds: [], scores: [], candidateIndices: [], modelVersion: model.version, variant, shadowVariant };
       const scores = await model.score(input);
       ctx.signal.throwIfAborted();
       const order = rankOrder(scores, req.topK);
@@ -51,6 +74,8 @@ export function rankerHandlers(current: () => RankerModel | undefined, limits: {
         scores: order.map((i) => scores[i] as number),
         candidateIndices: order,
         modelVersion: model.version,
+        variant,
+        shadowVariant,
       };
     },
   };

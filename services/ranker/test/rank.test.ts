@@ -7,12 +7,34 @@ describe('rankOrder', () => {
     expect(rankOrder([0.1, 0.5, NaN, 0.5, 0.9], 0)).toEqual([4, 1, 3, 0, 2]);
     expect(rankOrder([0.1, 0.5, NaN, 0.5, 0.9], 2)).toEqual([4, 1]);
   });
+
+  it('keeps only the best k by selection, exactly the first k of the full order (ties, NaN, -Infinity, k ≥ n)', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (let t = 0; t < 200; t++) {
+      const n = 1 + Math.floor(rnd() * 60);
+      // Few distinct values, so ties are common; some NaN and -Infinity.
+      const scores = Float32Array.from({ length: n }, () => {
+        const r = rnd();
+        return r < 0.1 ? NaN : r < 0.15 ? -Infinity : Math.floor(rnd() * 8) / 8;
+      });
+      const full = rankOrder(scores, 0);
+      expect([...full].sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+      for (let i = 1; i < n; i++) {
+        const a = Number.isNaN(scores[full[i - 1]!]!) ? -Infinity : scores[full[i - 1]!]!;
+        const b = Number.isNaN(scores[full[i]!]!) ? -Infinity : scores[full[i]!]!;
+        expect(a > b || (a === b && full[i - 1]! < full[i]!)).toBe(true);
+      }
+      for (const k of [1, 2, Math.ceil(n / 3), Math.max(1, n - 1), n, n + 5]) expect(rankOrder(scores, k)).toEqual(full.slice(0, Math.min(k, n)));
+    }
+  });
 });
 
 describe('toRankerInput', () => {
   const base = () => ({
     userId: 'u',
     topK: 0,
+    variant: '',
     candidates: {
       itemIds: ['a', 'b'],
       scores: [2, 1],

@@ -71,6 +71,18 @@ export interface RecommendResponse {
   timings: StageTiming[];
   /** Version of the artifact behind the candidates. */
   artifactVersion: string;
+  /**
+   * W3C trace id of this request (32 hex digits); only when the request set debug and
+   * tracing is on (OTEL_TRACES_EXPORTER=otlp).
+   */
+  traceId: string;
+  /**
+   * Experiment variant whose model ranked the items (empty when no experiment is configured
+   * or ranking degraded).
+   */
+  variant: string;
+  /** Id of this request's record in the request log; empty when the request was not logged. */
+  requestId: string;
 }
 
 function createBaseRecommendRequest(): RecommendRequest {
@@ -391,7 +403,16 @@ export const StageTiming: MessageFns<StageTiming> = {
 };
 
 function createBaseRecommendResponse(): RecommendResponse {
-  return { items: [], modelVersion: "", degradedStages: [], timings: [], artifactVersion: "" };
+  return {
+    items: [],
+    modelVersion: "",
+    degradedStages: [],
+    timings: [],
+    artifactVersion: "",
+    traceId: "",
+    variant: "",
+    requestId: "",
+  };
 }
 
 export const RecommendResponse: MessageFns<RecommendResponse> = {
@@ -410,6 +431,15 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
     }
     if (message.artifactVersion !== "") {
       writer.uint32(42).string(message.artifactVersion);
+    }
+    if (message.traceId !== "") {
+      writer.uint32(50).string(message.traceId);
+    }
+    if (message.variant !== "") {
+      writer.uint32(58).string(message.variant);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(66).string(message.requestId);
     }
     return writer;
   },
@@ -467,6 +497,30 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
             message.artifactVersion = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.traceId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.variant = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -498,6 +552,17 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
         : isSet(object.artifact_version)
         ? globalThis.String(object.artifact_version)
         : "",
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
+      variant: isSet(object.variant) ? globalThis.String(object.variant) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
     };
   },
 
@@ -518,6 +583,15 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
     if (message.artifactVersion !== "") {
       obj.artifactVersion = message.artifactVersion;
     }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
+    if (message.variant !== "") {
+      obj.variant = message.variant;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
     return obj;
   },
 
@@ -531,6 +605,9 @@ export const RecommendResponse: MessageFns<RecommendResponse> = {
     message.degradedStages = object.degradedStages?.map((e) => DegradedStage.fromPartial(e)) || [];
     message.timings = object.timings?.map((e) => StageTiming.fromPartial(e)) || [];
     message.artifactVersion = object.artifactVersion ?? "";
+    message.traceId = object.traceId ?? "";
+    message.variant = object.variant ?? "";
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };

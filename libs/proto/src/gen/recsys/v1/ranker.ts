@@ -38,6 +38,11 @@ export interface RankRequest {
     | undefined;
   /** How many of the best items to return; 0 means all candidates. */
   topK: number;
+  /**
+   * Experiment variant to score with (shadow scoring, replay); empty means the variant the
+   * experiment assigns to user_id, or the live model when no experiment is configured.
+   */
+  variant: string;
 }
 
 /** RankResponse is the ranked list, columnar and best first. */
@@ -50,10 +55,17 @@ export interface RankResponse {
   candidateIndices: number[];
   /** Version of the model that scored the items. */
   modelVersion: string;
+  /** Experiment variant that scored the items (empty when no experiment is configured). */
+  variant: string;
+  /**
+   * Variant the caller should also score this request with, off its response path, to
+   * compare (shadow scoring); empty when no shadow is configured or this request is not sampled.
+   */
+  shadowVariant: string;
 }
 
 function createBaseRankRequest(): RankRequest {
-  return { userId: "", candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0 };
+  return { userId: "", candidates: undefined, userFeatures: undefined, itemFeatures: undefined, topK: 0, variant: "" };
 }
 
 export const RankRequest: MessageFns<RankRequest> = {
@@ -72,6 +84,9 @@ export const RankRequest: MessageFns<RankRequest> = {
     }
     if (message.topK !== 0) {
       writer.uint32(40).int32(message.topK);
+    }
+    if (message.variant !== "") {
+      writer.uint32(50).string(message.variant);
     }
     return writer;
   },
@@ -129,6 +144,14 @@ export const RankRequest: MessageFns<RankRequest> = {
             message.topK = reader.int32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.variant = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -164,6 +187,7 @@ export const RankRequest: MessageFns<RankRequest> = {
         : isSet(object.top_k)
         ? globalThis.Number(object.top_k)
         : 0,
+      variant: isSet(object.variant) ? globalThis.String(object.variant) : "",
     };
   },
 
@@ -184,6 +208,9 @@ export const RankRequest: MessageFns<RankRequest> = {
     if (message.topK !== 0) {
       obj.topK = Math.round(message.topK);
     }
+    if (message.variant !== "") {
+      obj.variant = message.variant;
+    }
     return obj;
   },
 
@@ -203,12 +230,13 @@ export const RankRequest: MessageFns<RankRequest> = {
       ? FeatureBatch.fromPartial(object.itemFeatures)
       : undefined;
     message.topK = object.topK ?? 0;
+    message.variant = object.variant ?? "";
     return message;
   },
 };
 
 function createBaseRankResponse(): RankResponse {
-  return { itemIds: [], scores: [], candidateIndices: [], modelVersion: "" };
+  return { itemIds: [], scores: [], candidateIndices: [], modelVersion: "", variant: "", shadowVariant: "" };
 }
 
 export const RankResponse: MessageFns<RankResponse> = {
@@ -232,6 +260,12 @@ export const RankResponse: MessageFns<RankResponse> = {
     }
     if (message.modelVersion !== "") {
       writer.uint32(34).string(message.modelVersion);
+    }
+    if (message.variant !== "") {
+      writer.uint32(42).string(message.variant);
+    }
+    if (message.shadowVariant !== "") {
+      writer.uint32(50).string(message.shadowVariant);
     }
     return writer;
   },
@@ -301,6 +335,22 @@ export const RankResponse: MessageFns<RankResponse> = {
             message.modelVersion = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.variant = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.shadowVariant = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -331,6 +381,12 @@ export const RankResponse: MessageFns<RankResponse> = {
         : isSet(object.model_version)
         ? globalThis.String(object.model_version)
         : "",
+      variant: isSet(object.variant) ? globalThis.String(object.variant) : "",
+      shadowVariant: isSet(object.shadowVariant)
+        ? globalThis.String(object.shadowVariant)
+        : isSet(object.shadow_variant)
+        ? globalThis.String(object.shadow_variant)
+        : "",
     };
   },
 
@@ -348,6 +404,12 @@ export const RankResponse: MessageFns<RankResponse> = {
     if (message.modelVersion !== "") {
       obj.modelVersion = message.modelVersion;
     }
+    if (message.variant !== "") {
+      obj.variant = message.variant;
+    }
+    if (message.shadowVariant !== "") {
+      obj.shadowVariant = message.shadowVariant;
+    }
     return obj;
   },
 
@@ -360,6 +422,8 @@ export const RankResponse: MessageFns<RankResponse> = {
     message.scores = object.scores?.map((e) => e) || [];
     message.candidateIndices = object.candidateIndices?.map((e) => e) || [];
     message.modelVersion = object.modelVersion ?? "";
+    message.variant = object.variant ?? "";
+    message.shadowVariant = object.shadowVariant ?? "";
     return message;
   },
 };
