@@ -20,7 +20,6 @@
  * | `holdout.json`        | optional, evaluation artifacts: the held-out test items per user and the split fingerprints |
  * | `item_index.<b>.usearch` | optional: the HNSW graph of norm bucket b (usearch), named in `retrieval.index` |
  */
-import type { ItemTimeline } from './candidate-features';
 import type { ItemNeighbors, RetrievalConfig, RetrievalSource } from './retrieval';
 import type { HnswBucket, HnswParams } from './retrieval-index';
 
@@ -30,6 +29,13 @@ export interface ArtifactIndexSpec {
   params: HnswParams;
   /** One graph file per norm bucket, longest vectors first; each is listed (hashed) in `files`. */
   files: HnswBucket[];
+}
+
+/** Interaction days of every item, ascending (CSR): item i's days are days[ptr[i] … ptr[i+1]−1]. */
+export interface ItemTimeline {
+  ptr: Int32Array;
+  /** Days since 1970-01-01 (float32). */
+  days: Float32Array;
 }
 
 /**

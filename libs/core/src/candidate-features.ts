@@ -17,9 +17,11 @@
  *   items × the candidate's genre g.
  * Values a user cannot have (no embedding, no recent items) take the feature's default.
  */
-import type { LoadedArtifacts } from './artifact-types';
+import type { ItemTimeline, LoadedArtifacts } from './artifact-types';
 import { readFloat32LE, readInt32LE, writeFloat32LE, writeInt32LE } from './little-endian';
 import type { ItemNeighbors } from './retrieval';
+
+export type { ItemTimeline } from './artifact-types';
 
 /** One candidate feature: its name and the value used when it cannot be computed. */
 export interface CandidateFeatureDefinition {
@@ -52,13 +54,6 @@ export const CANDIDATE_FEATURES: readonly CandidateFeatureDefinition[] = [
 
 /** Candidate feature name → definition. */
 export const CANDIDATE_FEATURE_INDEX: ReadonlyMap<string, CandidateFeatureDefinition> = new Map(CANDIDATE_FEATURES.map((f) => [f.name, f]));
-
-/** Interaction days of every item, ascending (CSR): item i's days are days[ptr[i] … ptr[i+1]−1]. */
-export interface ItemTimeline {
-  ptr: Int32Array;
-  /** Days since 1970-01-01 (float32). */
-  days: Float32Array;
-}
 
 /**
  * Encodes an item timeline (`item_timeline.bin`): little-endian int32 nItems, int32 n,

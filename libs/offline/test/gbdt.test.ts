@@ -102,6 +102,7 @@ describe('exportGbdtToOnnx', () => {
   }
 
   it('onnxruntime and gbdtScore agree to 1e-6 on random rows, NaN included', async () => {
+    // (A child process runs onnxruntime: seconds on a loaded machine.)
     const train = randomData(11, 2000);
     const model: GbdtModel = trainGbdt({ ...train, rows: 2000, features: 5 }, { trees: 40, maxDepth: 4 });
     expect(model.trees.length).toBe(40);
@@ -121,7 +122,7 @@ describe('exportGbdtToOnnx', () => {
     expect(maxDiff).toBeLessThan(1e-6);
     // Not a constant model.
     expect(new Set(expected).size).toBeGreaterThan(20);
-  });
+  }, 60_000);
 
   it('refuses a spec of the wrong width', () => {
     const model: GbdtModel = { features: 2, base: 0, trees: [] };
