@@ -56,11 +56,13 @@ COPY --from=build /src/services/candidate-generator/dist ./services/candidate-ge
 COPY --from=build /src/services/feature-store/dist ./services/feature-store/dist
 COPY --from=build /src/services/ranker/dist ./services/ranker/dist
 COPY --from=build /src/services/gateway/dist ./services/gateway/dist
+# The console's and /docs' static files, served by the gateway's HTTP port.
+COPY --from=build /src/services/gateway/web ./services/gateway/web
 # Of the commands only materialize (the Kubernetes Job): the others need the offline
 # libraries and the local launcher, which the image does not ship.
 COPY --from=build /src/cli/dist/materialize.js ./cli/dist/materialize.js
 # The image's own "node" user (uid 1000); the Kubernetes manifests run as this uid too.
 USER 1000:1000
-EXPOSE 50051 50052 50053 50054 9091 9092 9093 9094
+EXPOSE 50051 50052 50053 50054 8080 9091 9092 9093 9094
 ENTRYPOINT ["node"]
 CMD ["services/gateway/dist/main.js"]

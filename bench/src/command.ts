@@ -31,6 +31,7 @@ export const USAGE = `npm run bench -- [options]
   --micro-ms 1500           time budget of each micro-benchmark
   --no-micro                skip the micro-benchmarks
   --no-feature-store        do not run npm run bench:feature-store afterwards
+  --no-http                 skip the HTTP/JSON front door (measured at c=16 beside gRPC by default)
   --profile                 c=16 only, with CPU profiles of the four services (profiles/, profile-summary.txt)
   --compare <git-ref>       build <git-ref> in a temporary git worktree (npm ci, npm run build), run the same workload
                             with the same flags (c=1 and 16 on the mesh, c=16 in-process, Redis feature store) on it and
@@ -83,6 +84,7 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
         'micro-ms': { type: 'string', default: '1500' },
         'no-micro': { type: 'boolean', default: false },
         'no-feature-store': { type: 'boolean', default: false },
+        'no-http': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
         compare: { type: 'string' },
         rounds: { type: 'string', default: '1' },
@@ -191,6 +193,7 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
       micro: !values['no-micro'],
       microBudgetMs: intFlag('micro-ms', values['micro-ms'], 1),
       profile: values.profile,
+      http: !values['no-http'],
       log,
     };
   } catch (err) {

@@ -40,6 +40,8 @@ export interface BenchOptions {
   microBudgetMs: number;
   /** Run the mesh under `node --cpu-prof` at c=16 only and summarise where time goes. */
   profile: boolean;
+  /** Also measure Recommend through the gateway's HTTP/JSON API at c=16 (same workload and reference check). */
+  http?: boolean;
   log: (line: string) => void;
 }
 
@@ -221,6 +223,17 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     for (const [i, c] of o.meshLevels.entries()) meshDetails[`c${c}`] = await measure(meshWorker, level(c, i), meshPids, log, 'mesh', metricsPorts);
     await meshWorker.close();
 
+    // The HTTP/JSON front door beside gRPC: same mesh, workload, users and reference check.
+    const httpDetails: Record<string, LevelDetails> = {};
+    if (o.http !== false && m.gatewayHttpAddress) {
+      const httpWorker = await LoadWorker.open('http', { mode: 'http', gatewayHttp: m.gatewayHttpAddress, candidateGenerator: m.services['candidate-generator'].address }, o.k);
+      workers.push(httpWorker);
+      await checkReference(httpWorker, workload, 'mesh over HTTP/JSON', log);
+      const httpPids = (): Record<string, number | undefined> => ({ ...meshPids(), 'load-gen': httpWorker.pid });
+      httpDetails.c16 = await measure(httpWorker, level(16, 1), httpPids, log, 'mesh over HTTP/JSON', metricsPorts);
+      await httpWorker.close();
+    }
+
     let micro: MicroResult[] = [];
     if (o.micro) {
       log('micro-benchmarks …');
@@ -252,6 +265,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       artifact_version: artifact.version,
       settings: { warmup_ms: o.warmupMs, duration_ms: o.durationMs, min_requests: o.minRequests, k: o.k, users: workload.users, debug_every: o.debugEvery },
       mesh: meshDetails,
+      ...(httpDetails.c16 ? { http: httpDetails, http_over_grpc: Math.round((httpDetails.c16.stats.rps / stat(meshDetails, 'c16').rps) * 1000) / 1000 } : {}),
       inprocess: ipDetails,
       micro,
       targets: checkTargets(json),
@@ -263,6 +277,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     const chart = latencyThroughputSvg(
       [
         { name: 'mesh', color: '#1f77b4', points: Object.entries(meshDetails).map(([c, d]) => ({ label: c.replace('c', 'c='), stats: d.stats })) },
+        ...(httpDetails.c16 ? [{ name: 'mesh over HTTP/JSON', color: '#2ca02c', points: Object.entries(httpDetails).map(([c, d]) => ({ label: c.replace('c', 'c='), stats: d.stats })) }] : []),
         { name: 'in-process', color: '#d62728', points: Object.entries(ipDetails).map(([c, d]) => ({ label: c.replace('c', 'c='), stats: d.stats })) },
       ],
       `recsys mesh, standard workload (${details.machine.cpus} cores, ${started.slice(0, 10)})`,

@@ -38,6 +38,10 @@ export interface BenchDetails {
   artifact_version: string;
   settings: { warmup_ms: number; duration_ms: number; min_requests: number; k: number; users: number; debug_every: number };
   mesh: Record<string, LevelDetails>;
+  /** The mesh through the HTTP/JSON API at c = 16 (absent with --no-http). */
+  http?: Record<string, LevelDetails>;
+  /** HTTP/JSON rps / gRPC rps at c = 16: the cost of the JSON front door (absent with --no-http). */
+  http_over_grpc?: number;
   inprocess: Record<string, LevelDetails>;
   micro: MicroResult[];
   targets: Record<string, { target: string; measured: string; met: boolean }>;
@@ -57,7 +61,7 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   const widths = [10, 4, 8, 8, 8, 8, 8, 7, 9, 0];
   lines.push(head.map((h, i) => pad(h, widths[i]!, i > 0 && i < 9)).join(' '));
   lines.push('-'.repeat(110));
-  for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {
+  for (const [variant, levels] of [['mesh', d.mesh], ['http/json', d.http ?? {}], ['in-process', d.inprocess]] as const) {
     for (const [c, l] of Object.entries(levels)) {
       const s = l.stats;
       const cpu = Object.entries(l.cpu_percent)
@@ -70,9 +74,10 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   }
   lines.push('');
   lines.push(`mesh / in-process throughput at c=16: ${fmt(json.mesh_over_inprocess, 2)}`);
+  if (d.http_over_grpc !== undefined) lines.push(`HTTP/JSON / gRPC throughput at c=16 (the cost of the JSON front door): ${fmt(d.http_over_grpc, 2)}`);
   lines.push('');
   lines.push('CPU ms per request (less sensitive to other load on the machine than req/s; a total of T ms needs T cores at 1000 req/s):');
-  for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {
+  for (const [variant, levels] of [['mesh', d.mesh], ['http/json', d.http ?? {}], ['in-process', d.inprocess]] as const) {
     for (const [c, l] of Object.entries(levels)) {
       const parts = Object.entries(l.cpu_ms_per_request).map(([p, v]) => `${p} ${fmt(v, 2)}`);
       const total = l.cpu_ms_per_request['total (without load-gen)'] ?? NaN;
@@ -81,7 +86,7 @@ export function formatTable(d: BenchDetails, json: BenchJson): string {
   }
   lines.push('');
   lines.push('per-stage time inside the gateway (debug-sampled requests; mean / p50 / p99 ms):');
-  for (const [variant, levels] of [['mesh', d.mesh], ['in-process', d.inprocess]] as const) {
+  for (const [variant, levels] of [['mesh', d.mesh], ['http/json', d.http ?? {}], ['in-process', d.inprocess]] as const) {
     for (const [c, l] of Object.entries(levels)) {
       const parts = Object.entries(l.stages_ms).map(([st, v]) => `${st} ${fmt(v.mean, 2)}/${fmt(v.p50, 2)}/${fmt(v.p99, 2)}`);
       lines.push(`  ${pad(variant, 10)} ${pad(c, 4)} ${parts.join('  ')}`);

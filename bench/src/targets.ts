@@ -6,12 +6,15 @@ import * as grpc from '@grpc/grpc-js';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { CandidateGeneratorServiceClient, GatewayServiceClient } from '@recsys/proto';
 import type { RecommendCall } from './closed-loop';
+import { httpRecommend } from './http-target';
 import { InProcessStages } from './in-process';
 import type { ObservedAnswer } from './reference';
 
 /** How a load worker reaches the system under test. */
 export type TargetSpec =
   | { mode: 'mesh'; gateway: string; candidateGenerator: string }
+  /** The mesh through the gateway's HTTP/JSON API (Recommend as POST /v1/recommendations). */
+  | { mode: 'http'; gatewayHttp: string; candidateGenerator: string }
   | { mode: 'inprocess'; artifactsDir: string; redisUrl: string };
 
 /** A connected target. */
@@ -40,12 +43,19 @@ export async function openTarget(spec: TargetSpec, k: number): Promise<Target> {
       close: () => stages.close(),
     };
   }
-  const gateway = createClient(GatewayServiceClient, spec.gateway);
   const cg = createClient(CandidateGeneratorServiceClient, spec.candidateGenerator);
-  const recommendOn =
-    (kk: number): RecommendCall =>
-    (userId, debug) =>
+  let recommendOn: (k: number) => RecommendCall;
+  let closeGateway: () => Promise<void>;
+  if (spec.mode === 'http') {
+    const h = httpRecommend(spec.gatewayHttp);
+    recommendOn = h.recommendOn;
+    closeGateway = h.close;
+  } else {
+    const gateway = createClient(GatewayServiceClient, spec.gateway);
+    recommendOn = (kk) => (userId, debug) =>
       callUnary(gateway.recommend.bind(gateway), { userId, k: kk, excludeItemIds: [], debug }, { deadline: Date.now() + CALL_TIMEOUT_MS });
+    closeGateway = async () => gateway.close();
+  }
   return {
     recommend: recommendOn(k),
     async observe(userId, kk, numCandidates) {
@@ -58,7 +68,7 @@ export async function openTarget(spec: TargetSpec, k: number): Promise<Target> {
       return { candidates: c.candidates?.itemIds ?? [], items: r.items };
     },
     async close() {
-      gateway.close();
+      await closeGateway();
       cg.close();
     },
   };

@@ -5,7 +5,8 @@
  *
  * Environment: ARTIFACTS_DIR (default ./artifacts), REDIS_URL (Redis feature store;
  * materialize first), GATEWAY_PORT, CANDIDATE_GENERATOR_PORT, FEATURE_STORE_PORT,
- * RANKER_PORT (defaults 50051..50054) and their *_METRICS_PORT, RESTART_* (launch-config.ts),
+ * RANKER_PORT (defaults 50051..50054) and their *_METRICS_PORT, HTTP_PORT (the gateway's
+ * HTTP/JSON API, default 8080; HTTP_ENABLED=false turns it off), RESTART_* (launch-config.ts),
  * LOG_LEVEL.
  */
 import * as path from 'node:path';
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     onLine: (service, line) => process.stdout.write(`${formatLine(service, line)}\n`),
   });
   const gw = mesh.gatewayAddress;
+  const http = mesh.gatewayHttpAddress;
   const lines = [
     '',
     'recsys mesh is SERVING:',
@@ -50,8 +52,17 @@ async function main(): Promise<void> {
       const metrics = metricsPort === -1 ? 'metrics off' : `metrics http://${address.split(':')[0]}:${metricsPort}/metrics`;
       return `  ${n.padEnd(20)} ${address}   ${metrics}   pid ${child.pid}`;
     }),
+    ...(http
+      ? [`  ${'gateway HTTP/JSON'.padEnd(20)} http://${http}   docs http://${http}/docs   console http://${http}/console`]
+      : ['  gateway HTTP/JSON    off (HTTP_ENABLED=false)']),
     '',
     'Try it:',
+    ...(http
+      ? [
+          `  curl -s -X POST http://${http}/v1/recommendations -H 'content-type: application/json' -d '{"user_id":"${exampleUser}","k":10}'`,
+          `  open http://${http}/console/?user=${encodeURIComponent(exampleUser)} in a browser`,
+        ]
+      : []),
     `  grpcurl -plaintext -d '{"user_id":"${exampleUser}","k":10}' ${gw} recsys.v1.GatewayService/Recommend`,
     `  /usr/bin/python3 tools/grpc_probe.py ${gw} call recsys.v1.GatewayService/Recommend '{"userId":"${exampleUser}","k":10}'`,
     `  npm run recommend -- --user ${exampleUser} --addr ${gw}`,

@@ -45,7 +45,8 @@ describe('Dockerfile', () => {
     const child = spawn(process.execPath, cmdArgs, {
       cwd: replay.finalDir,
       // Only the image's ENV and what a pod sets: nothing inherited from the repository.
-      env: { PATH: process.env.PATH ?? '', ...replay.env, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(port), METRICS_PORT: '-1', LOG_LEVEL: 'warn', ...env },
+      // HTTP_PORT: the gateway's HTTP/JSON API on a free port, not the default 8080 another process may hold.
+      env: { PATH: process.env.PATH ?? '', ...replay.env, GRPC_HOST: '127.0.0.1', GRPC_PORT: String(port), METRICS_PORT: '-1', HTTP_PORT: String(await freePort()), LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.push(child);

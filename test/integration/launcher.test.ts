@@ -92,7 +92,8 @@ class Launcher {
 
 const launchers: Launcher[] = [];
 function launch(env: Record<string, string>): Launcher {
-  const l = Launcher.start(env);
+  // The gateway's HTTP API on a free port (0: resolved by the launcher), never a fixed 8080 another mesh may hold.
+  const l = Launcher.start({ HTTP_PORT: '0', ...env });
   launchers.push(l);
   return l;
 }
@@ -278,6 +279,18 @@ it('two launchers at once on different ports both come up (the second with only 
     const text = await (await fetch(`http://127.0.0.1:${sb[name].metricsPort}/metrics`)).text();
     expect(text).toContain(`service="${name}"`);
   }
+  // Each banner's HTTP lines: the curl command as printed (run here as the request it makes) and the console URL.
+  const httpOf = async (l: Launcher): Promise<string> => {
+    const curl = await l.waitFor(/^  curl -s -X POST (http:\/\/127\.0\.0\.1:\d+)\/v1\/recommendations -H 'content-type: application\/json' -d '(\{.*\})'$/);
+    const res = await fetch(`${curl[1]}/v1/recommendations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: curl[2] });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { items: unknown[] }).items).toHaveLength(10);
+    const consoleUrl = await l.waitFor(/^  open (http:\/\/\S+\/console\/\?user=\S+) in a browser$/);
+    expect((await fetch(consoleUrl[1] as string)).status).toBe(200);
+    return curl[1] as string;
+  };
+  const [ha, hb] = await Promise.all([httpOf(a), httpOf(b)]);
+  expect(ha).not.toBe(hb);
   for (const s of [sa, sb]) {
     const gw = gatewayCaller(s.gateway.address);
     try {

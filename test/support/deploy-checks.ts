@@ -387,9 +387,13 @@ export function checkServicePorts(objects: K8sObject[], specs: Record<string, Co
         const env = containerEnv(objects, hit.c, where, problems);
         const grpc = effective(specs[service], env, 'GRPC_PORT') as number;
         const metrics = effective(specs[service], env, 'METRICS_PORT') as number;
-        const listening = port.name === 'grpc' ? [grpc] : [grpc, metrics];
+        // The gateway also listens on HTTP_PORT (its HTTP/JSON API) unless HTTP_ENABLED is false.
+        const http = specs[service].HTTP_PORT && effective(specs[service], env, 'HTTP_ENABLED') !== false ? (effective(specs[service], env, 'HTTP_PORT') as number) : undefined;
+        const listening = port.name === 'grpc' ? [grpc] : port.name === 'http' && http !== undefined ? [http] : [grpc, metrics, ...(http !== undefined ? [http] : [])];
         if (!listening.includes(hit.p.containerPort)) {
-          problems.push(`${where}: container port ${hit.p.containerPort}, but ${service} listens on ${port.name === 'grpc' ? `GRPC_PORT ${grpc}` : `${grpc} (gRPC) and ${metrics} (metrics)`}`);
+          problems.push(
+            `${where}: container port ${hit.p.containerPort}, but ${service} listens on ${port.name === 'grpc' ? `GRPC_PORT ${grpc}` : `${grpc} (gRPC)${http !== undefined ? `, ${http} (HTTP)` : ''} and ${metrics} (metrics)`}`,
+          );
         }
       }
     }

@@ -241,7 +241,8 @@ const UNLISTED = { name: 'unlisted', labels: { 'app.kubernetes.io/name': 'unlist
 
 /** The call graph, as `from → to:port` edges, for the given pod names. */
 function expectedEdges(podNames: string[]): string[] {
-  const edges = [...podNames, 'outside'].map((src) => `${src} → gateway:50051`);
+  // The gateway's gRPC port and its HTTP/JSON API are open to everyone.
+  const edges = [...podNames, 'outside'].flatMap((src) => [`${src} → gateway:50051`, `${src} → gateway:8080`]);
   edges.push('gateway → candidate-generator:50052', 'gateway → feature-store:50053', 'gateway → ranker:50054');
   edges.push('feature-store → redis:6379', 'feature-store-materialize → redis:6379');
   return [...new Set(edges)].sort();

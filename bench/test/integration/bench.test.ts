@@ -94,6 +94,13 @@ describe('npm run bench (tiny load)', () => {
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     expect(svg).toContain('mesh p99');
     expect(fs.readFileSync(path.join(out, 'table.txt'), 'utf8')).toContain('mesh / in-process throughput at c=16');
+
+    // The HTTP/JSON front door at c=16 beside gRPC: same workload, same reference check.
+    expect(r.stdout).toContain('mesh over HTTP/JSON: answers of all 8 reference users match the reference answers of bench/src/reference-model.ts');
+    expect(Object.keys(details.http)).toEqual(['c16']);
+    expect(details.http.c16.requests + details.http.c16.errors).toBeGreaterThanOrEqual(20);
+    expect(details.http_over_grpc).toBeCloseTo(details.http.c16.stats.rps / json.mesh.c16.rps, 2);
+    expect(fs.readFileSync(path.join(out, 'table.txt'), 'utf8')).toContain('HTTP/JSON / gRPC throughput at c=16');
   });
 
   it('--workload DIR: loads a folder in the standard format and refuses to report figures when an answer differs from its reference.json, naming the user and position', async () => {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { DEFAULT_PORTS, SERVICE_NAMES, ServiceName, ServiceProcess, ServiceStartError, freePort, startServiceProcess } from './processes';
+import { DEFAULT_HTTP_PORT, DEFAULT_PORTS, SERVICE_NAMES, ServiceName, ServiceProcess, ServiceStartError, freePort, startServiceProcess } from './processes';
 
 export interface MeshOptions {
   artifactsDir: string;
@@ -46,6 +46,8 @@ export interface Mesh {
   /** The current process of each service ({@link restart} replaces an entry). */
   services: Record<ServiceName, ServiceProcess>;
   gatewayAddress: string;
+  /** `host:port` of the gateway's HTTP/JSON API (services/gateway/src/http); undefined when HTTP_ENABLED is false. */
+  gatewayHttpAddress: string | undefined;
   /**
    * Starts `name` again on its ports with its environment, once its process has exited
    * (SIGTERM first if it still runs), and waits until it is SERVING. {@link stop} aborts it.
@@ -67,8 +69,15 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     else if (typeof opts.ports === 'object') ports[name] = opts.ports[name];
     else ports[name] = DEFAULT_PORTS[name];
   }
+  // The gateway's HTTP port: as set (HTTP_PORT), else free with free ports, else its default.
+  const gatewayEnv = { ...process.env, ...opts.env, ...opts.serviceEnv?.gateway };
+  const httpEnabled = !/^(false|0|no|off)$/i.test((gatewayEnv.HTTP_ENABLED ?? '').trim());
+  // HTTP_PORT=0 is resolved here to a free port, so the mesh (and the npm start banner) know it.
+  const givenHttp = gatewayEnv.HTTP_PORT?.trim();
+  const httpPort = givenHttp && givenHttp !== '0' ? givenHttp : givenHttp === '0' || opts.ports === 'free' ? String(await freePort()) : String(DEFAULT_HTTP_PORT);
   const services = {} as Record<ServiceName, ServiceProcess>;
   const downstream = {
+    HTTP_PORT: httpPort,
     CANDIDATE_GENERATOR_ADDR: `${host}:${ports['candidate-generator'].grpc}`,
     FEATURE_STORE_ADDR: `${host}:${ports['feature-store'].grpc}`,
     RANKER_ADDR: `${host}:${ports.ranker.grpc}`,
@@ -123,6 +132,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   return {
     services,
     gatewayAddress: services.gateway.address,
+    gatewayHttpAddress: httpEnabled ? `${host}:${httpPort}` : undefined,
     restart: async (name) => {
       await services[name].stop();
       return start(name);

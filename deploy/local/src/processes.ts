@@ -17,6 +17,9 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceName, { grpc: number; metrics
   ranker: { grpc: 50054, metrics: 9094 },
 };
 
+/** Default port of the gateway's HTTP/JSON API (HTTP_PORT). */
+export const DEFAULT_HTTP_PORT = 8080;
+
 /** Repository root (this file lives in deploy/local/{src,dist}). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -131,12 +134,16 @@ function forEachLine(stream: NodeJS.ReadableStream | null, onLine: (line: string
 export async function startServiceProcess(name: ServiceName, opts: StartOptions): Promise<ServiceProcess> {
   const host = opts.host ?? '127.0.0.1';
   if (opts.signal?.aborted) throw new ServiceStartError(`${name}: start aborted`, name, []);
+  // The gateway's HTTP port when the caller names none (startMesh always does): a free one,
+  // never the default 8080 that another gateway on this machine may hold.
+  const httpPort = name === 'gateway' && opts.env.HTTP_PORT === undefined ? { HTTP_PORT: String(await freePort()) } : {};
   const child = spawn(process.execPath, [serviceEntry(name)], {
     env: {
       ...process.env,
       GRPC_HOST: host,
       GRPC_PORT: String(opts.port),
       METRICS_PORT: String(opts.metricsPort),
+      ...httpPort,
       ...opts.env,
       [PARENT_FD_VAR]: String(PARENT_FD),
     },

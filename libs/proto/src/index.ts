@@ -23,3 +23,9 @@ export * from './retrieval-sources';
  * descriptors that server reflection hands to grpcurl.
  */
 export const DESCRIPTOR_SET_PATH = path.join(__dirname, '..', 'descriptors', 'recsys.binpb');
+
+/**
+ * Path of the OpenAPI 3.1 document of the HTTP API, generated from that descriptor set's
+ * google.api.http rules and comments by `npm run generate` (committed; a test checks it).
+ */
+export const OPENAPI_PATH = path.join(__dirname, '..', 'descriptors', 'recsys.openapi.json');

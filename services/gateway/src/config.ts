@@ -1,4 +1,4 @@
-import { address, commonConfig, int, optionalStr, ratio, str } from '@recsys/grpc-kit';
+import { address, bool, commonConfig, int, optionalStr, port, ratio, str } from '@recsys/grpc-kit';
 
 /** Environment variables of the gateway. */
 export const gatewayConfig = {
@@ -16,6 +16,15 @@ export const gatewayConfig = {
     'how often the gateway refreshes its cached popular list, served (flagged) when the candidate generator is down',
     100,
     86_400_000,
+  ),
+  HTTP_ENABLED: bool(true, 'serve the HTTP/JSON API, /openapi.json, /docs and /console on HTTP_PORT'),
+  HTTP_PORT: port(8080, 'port of the HTTP/JSON API (bound on GRPC_HOST; 0 = any free port)'),
+  HTTP_MAX_BODY_BYTES: int(1024 * 1024, 'largest HTTP request body; a bigger one is answered 413', 1024, 64 * 1024 * 1024),
+  HTTP_READ_TIMEOUT_MS: int(
+    10_000,
+    'time a client has to send a whole HTTP request (headers and body) before it is answered 408 and closed',
+    100,
+    600_000,
   ),
   REQUEST_LOG_SAMPLE: ratio(0, 'share of served Recommend calls written to the request log (0 = off, 1 = every call)'),
   REQUEST_LOG_REDIS_URL: optionalStr('Redis of the request log stream (default REDIS_URL when set; unset and no REDIS_URL: REQUEST_LOG_FILE)'),

@@ -1,6 +1,7 @@
-import { GatewayServiceService } from '@recsys/proto';
+import { GatewayServiceService, health } from '@recsys/proto';
 import { channelCredentials, runService } from '@recsys/grpc-kit';
 import { gatewayConfig } from './config';
+import { gatewayHttpServer } from './http';
 import { GrpcStages } from './grpc-stages';
 import { PopularCache, startPopularRefresh } from './popular-cache';
 import { createRequestLog, requestLogSink, rolloutMetrics } from './rollout';
@@ -40,32 +41,57 @@ void runService({
             },
           })
         : undefined;
-    host.addService(
-      GatewayServiceService,
-      'recsys.v1.GatewayService',
-      gatewayHandlers(
-        stages,
-        {
-          defaultK: config.DEFAULT_K,
-          maxK: config.MAX_K,
-          maxExcludeItems: config.MAX_EXCLUDE_ITEMS,
-          requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
-          numCandidates: config.NUM_CANDIDATES,
-          popular,
-          requestLog: requestLog ? { log: requestLog, sample: config.REQUEST_LOG_SAMPLE } : undefined,
-          shadow,
-          rollout,
-        },
-        metrics,
-      ),
+    const handlers = gatewayHandlers(
+      stages,
+      {
+        defaultK: config.DEFAULT_K,
+        maxK: config.MAX_K,
+        maxExcludeItems: config.MAX_EXCLUDE_ITEMS,
+        requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+        numCandidates: config.NUM_CANDIDATES,
+        popular,
+        requestLog: requestLog ? { log: requestLog, sample: config.REQUEST_LOG_SAMPLE } : undefined,
+        shadow,
+        rollout,
+      },
+      metrics,
     );
+    host.addService(GatewayServiceService, 'recsys.v1.GatewayService', handlers);
+    // The HTTP/JSON front door (http/): the same handler, transcoded by the proto's google.api.http rules.
+    const http = config.HTTP_ENABLED
+      ? gatewayHttpServer({
+          gateway: handlers,
+          stages,
+          log,
+          metrics,
+          maxBodyBytes: config.HTTP_MAX_BODY_BYTES,
+          readTimeoutMs: config.HTTP_READ_TIMEOUT_MS,
+          forwardTimeoutMs: Math.max(config.REQUEST_TIMEOUT_MS, 5000),
+          maxConcurrentCalls: config.MAX_CONCURRENT_CALLS,
+          isReady: () => host.health.get() === health.HealthCheckResponse_ServingStatus.SERVING,
+        })
+      : undefined;
     let stopRefresh = (): void => {};
     host.onShutdown(async () => {
       stopRefresh();
+      if (http) {
+        // In-flight HTTP calls get the drain bound to finish; then every connection is closed.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([http.close(), new Promise((r) => (timer = setTimeout(r, config.DRAIN_TIMEOUT_MS)))]);
+        clearTimeout(timer);
+        http.server.closeAllConnections();
+      }
       stages.close();
       await requestLog?.close();
     });
     return async () => {
+      if (http) {
+        const address = await http.listen({ host: config.GRPC_HOST, port: config.HTTP_PORT }).catch((err: Error) => {
+          throw new Error(`cannot listen for HTTP on ${config.GRPC_HOST}:${config.HTTP_PORT} (HTTP_PORT): ${err.message}`);
+        });
+        const port = (http.server.address() as { port: number }).port;
+        log.info({ httpPort: port, address }, `HTTP API on port ${port}: /v1/…, /openapi.json, /docs, /console`);
+      }
       // Not awaited: the gateway serves without the cache; it only matters once the
       // candidate generator fails.
       stopRefresh = startPopularRefresh(

@@ -1658,6 +1658,7 @@ export const FeatureStoreServiceService = {
   /**
    * GetUserContext returns what the gateway needs about a user before retrieval: the
    * recent items, the items to exclude as already seen, and the user's features.
+   * Over HTTP (through the gateway): GET /v1/users/{user_id}/context.
    */
   getUserContext: {
     path: "/recsys.v1.FeatureStoreService/GetUserContext" as const,
@@ -1673,6 +1674,7 @@ export const FeatureStoreServiceService = {
   /**
    * ListFeatureViews is the registry: every feature view of the live snapshot with its
    * entity, features (type, default, description), TTL and version.
+   * Over HTTP (through the gateway): GET /v1/feature-views.
    */
   listFeatureViews: {
     path: "/recsys.v1.FeatureStoreService/ListFeatureViews" as const,
@@ -1688,6 +1690,7 @@ export const FeatureStoreServiceService = {
   /**
    * IngestEvents applies a batch of interaction events to the real-time features (recent
    * items, counts over windows, last interaction time, seen set). Idempotent per event id.
+   * Over HTTP (through the gateway): POST /v1/events with the request as the JSON body.
    */
   ingestEvents: {
     path: "/recsys.v1.FeatureStoreService/IngestEvents" as const,
@@ -1707,16 +1710,19 @@ export interface FeatureStoreServiceServer extends UntypedServiceImplementation 
   /**
    * GetUserContext returns what the gateway needs about a user before retrieval: the
    * recent items, the items to exclude as already seen, and the user's features.
+   * Over HTTP (through the gateway): GET /v1/users/{user_id}/context.
    */
   getUserContext: handleUnaryCall<GetUserContextRequest, GetUserContextResponse>;
   /**
    * ListFeatureViews is the registry: every feature view of the live snapshot with its
    * entity, features (type, default, description), TTL and version.
+   * Over HTTP (through the gateway): GET /v1/feature-views.
    */
   listFeatureViews: handleUnaryCall<ListFeatureViewsRequest, ListFeatureViewsResponse>;
   /**
    * IngestEvents applies a batch of interaction events to the real-time features (recent
    * items, counts over windows, last interaction time, seen set). Idempotent per event id.
+   * Over HTTP (through the gateway): POST /v1/events with the request as the JSON body.
    */
   ingestEvents: handleUnaryCall<IngestEventsRequest, IngestEventsResponse>;
 }
@@ -1741,6 +1747,7 @@ export interface FeatureStoreServiceClient extends Client {
   /**
    * GetUserContext returns what the gateway needs about a user before retrieval: the
    * recent items, the items to exclude as already seen, and the user's features.
+   * Over HTTP (through the gateway): GET /v1/users/{user_id}/context.
    */
   getUserContext(
     request: GetUserContextRequest,
@@ -1760,6 +1767,7 @@ export interface FeatureStoreServiceClient extends Client {
   /**
    * ListFeatureViews is the registry: every feature view of the live snapshot with its
    * entity, features (type, default, description), TTL and version.
+   * Over HTTP (through the gateway): GET /v1/feature-views.
    */
   listFeatureViews(
     request: ListFeatureViewsRequest,
@@ -1779,6 +1787,7 @@ export interface FeatureStoreServiceClient extends Client {
   /**
    * IngestEvents applies a batch of interaction events to the real-time features (recent
    * items, counts over windows, last interaction time, seen set). Idempotent per event id.
+   * Over HTTP (through the gateway): POST /v1/events with the request as the JSON body.
    */
   ingestEvents(
     request: IngestEventsRequest,

@@ -621,6 +621,8 @@ export const GatewayServiceService = {
   /**
    * Recommend returns the k best items for a user. Stages that fail or run out of time
    * fall back and are listed in the response's degraded stages instead of failing the call.
+   * Over HTTP: POST /v1/recommendations with the request as the JSON body, or
+   * GET /v1/users/{user_id}/recommendations?k=10 with the other fields as query parameters.
    */
   recommend: {
     path: "/recsys.v1.GatewayService/Recommend" as const,
@@ -637,6 +639,8 @@ export interface GatewayServiceServer extends UntypedServiceImplementation {
   /**
    * Recommend returns the k best items for a user. Stages that fail or run out of time
    * fall back and are listed in the response's degraded stages instead of failing the call.
+   * Over HTTP: POST /v1/recommendations with the request as the JSON body, or
+   * GET /v1/users/{user_id}/recommendations?k=10 with the other fields as query parameters.
    */
   recommend: handleUnaryCall<RecommendRequest, RecommendResponse>;
 }
@@ -645,6 +649,8 @@ export interface GatewayServiceClient extends Client {
   /**
    * Recommend returns the k best items for a user. Stages that fail or run out of time
    * fall back and are listed in the response's degraded stages instead of failing the call.
+   * Over HTTP: POST /v1/recommendations with the request as the JSON body, or
+   * GET /v1/users/{user_id}/recommendations?k=10 with the other fields as query parameters.
    */
   recommend(
     request: RecommendRequest,
