@@ -10,6 +10,8 @@ export interface ObservedAnswer {
   candidates: string[];
   /** Final items, best first. */
   items: { itemId: string; score: number }[];
+  /** The gateway's degraded stages of that answer (a stage out of time on a busy machine), if any. */
+  degraded?: string[];
 }
 
 /** Scores are compared after rounding to 6 decimals; one unit of the last place is allowed. */
@@ -25,6 +27,11 @@ export function compareWithReference(reference: Record<string, ReferenceAnswer>,
     const got = observed[user];
     if (!got) {
       out.push(`user ${user}: no answer`);
+      continue;
+    }
+    if (got.degraded && got.degraded.length > 0) {
+      // A degraded answer is the fallback's, not the model's: not comparable, never measured.
+      out.push(`user ${user}: answer degraded (${got.degraded.join('; ')}), so not comparable with the reference`);
       continue;
     }
     ref.candidates_top5.forEach((want, i) => {

@@ -1,7 +1,7 @@
 /**
  * `npm run materialize -- [--artifacts <dir>] [--redis <url>] [--cluster] [--prefix <p>]
  *   [--version <v>] [--buckets <n>] [--user-ttl-seconds <s>] [--item-ttl-seconds <s>]
- *   [--grace-seconds <s>] [--batch-size <n>]`
+ *   [--grace-seconds <s>] [--batch-size <n>] [--lease-seconds <s>] [--lease-wait-seconds <s>]`
  *
  * Loads the artifact's feature snapshot into Redis under a new version namespace, switches
  * the live pointer to it, and deletes the replaced version after the grace period.
@@ -15,6 +15,7 @@ import { RedisKeys } from '@recsys/feature-store/redis-keys';
 
 const USAGE = `Usage: npm run materialize -- [--artifacts DIR] [--redis URL] [--cluster] [--prefix P] [--version V]
   [--buckets N] [--user-ttl-seconds S] [--item-ttl-seconds S] [--grace-seconds S] [--batch-size N]
+  [--lease-seconds S] [--lease-wait-seconds S]
 
 Loads the artifact's feature snapshot into Redis under a new version namespace, switches
 the live pointer to it, and deletes the replaced version after the grace period.
@@ -29,6 +30,11 @@ the live pointer to it, and deletes the replaced version after the grace period.
   --item-ttl-seconds S    TTL of item entities, 0 = never expire (default 0)
   --grace-seconds S       how long the replaced version stays before it is deleted (default 30)
   --batch-size N          keys per write batch (default 1000)
+  --lease-seconds S       the materialize lease (one run at a time; renewed every third of it): a run that
+                          loses it (paused longer) stops, does not switch the pointer and removes its
+                          namespace (default 30)
+  --lease-wait-seconds S  how long a run waits for another run's lease (it finishing, or expiring after
+                          a crash) before failing (default 60; 0 = fail at once)
   -h, --help              show this help`;
 
 function intOption(name: string, raw: string, min: number): number {
@@ -50,6 +56,8 @@ async function main(): Promise<void> {
       'item-ttl-seconds': { type: 'string', default: '0' },
       'grace-seconds': { type: 'string', default: '30' },
       'batch-size': { type: 'string', default: '1000' },
+      'lease-seconds': { type: 'string', default: '30' },
+      'lease-wait-seconds': { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -63,6 +71,8 @@ async function main(): Promise<void> {
   const ttlSeconds = { user: intOption('user-ttl-seconds', values['user-ttl-seconds'], 0), item: intOption('item-ttl-seconds', values['item-ttl-seconds'], 0) };
   const graceMs = intOption('grace-seconds', values['grace-seconds'], 0) * 1000;
   const batchSize = intOption('batch-size', values['batch-size'], 1);
+  const leaseMs = intOption('lease-seconds', values['lease-seconds'], 1) * 1000;
+  const leaseWaitMs = intOption('lease-wait-seconds', values['lease-wait-seconds'], 0) * 1000;
   const dir = resolveArtifactDir(values.artifacts);
   const artifacts = loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']);
   const redis = createRedisClient(values.redis, 10_000, values.cluster ? 'cluster' : 'single');
@@ -85,6 +95,9 @@ async function main(): Promise<void> {
       ttlSeconds,
       graceMs,
       batchSize,
+      leaseMs,
+      leaseWaitMs,
+      onLeaseWait: (holder, ttl) => process.stderr.write(`materialize: waiting for another run's lease (${holder}, ${ttl} ms left)\n`),
       onProgress: ({ phase, done, total }: MaterializeProgress) => {
         const pct = Math.floor((100 * done) / Math.max(total, 1));
         const line = `materialize ${phase.padEnd(9)} ${bar(pct)} ${String(pct).padStart(3)}% ${done}/${total}`;

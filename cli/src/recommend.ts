@@ -48,11 +48,12 @@ async function main(): Promise<void> {
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
     const fmt = (r: string[]): string => r.map((cell, c) => cell.padEnd(widths[c] as number)).join('  ');
     const out = [
-      `recommendations for user ${values.user} (model ${res.modelVersion || '-'}, artifact ${res.artifactVersion || '-'})`,
+      `recommendations for user ${values.user} (model ${res.modelVersion || '-'}, artifact ${res.artifactVersion || '-'}${res.variant ? `, variant ${res.variant}` : ''})`,
       fmt(header),
       fmt(widths.map((w) => '-'.repeat(w))),
       ...rows.map(fmt),
     ];
+    if (res.traceId) out.push(`trace: ${res.traceId}`);
     for (const d of res.degradedStages) out.push(`degraded: ${Stage[d.stage]} (${d.reason})`);
     for (const t of res.timings) {
       const ms = (t.duration?.seconds ?? 0) * 1000 + (t.duration?.nanos ?? 0) / 1e6;

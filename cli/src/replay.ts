@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
+import { loadArtifacts, resolveArtifactDir, type IndexChoice } from '@recsys/core';
 import { callUnary, createClient, loadConfig, type CallContext } from '@recsys/grpc-kit';
 import { GatewayServiceClient, type FeatureBatch, type RecommendResponse } from '@recsys/proto';
 import { candidateGeneratorConfig } from '@recsys/candidate-generator/config';
@@ -67,7 +67,11 @@ async function inProcessStages(artifacts: string): Promise<{ stages: Stages; clo
   const cg = loadConfig(candidateGeneratorConfig, {});
   const fsCfg = loadConfig(featureStoreConfig, {});
   const rk = loadConfig(rankerConfig, {});
-  const retriever = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']));
+  // The candidate generator's own load, with its default index choice (services/candidate-generator/src/main.ts).
+  const retriever = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']), {
+    choice: cg.RETRIEVAL_INDEX as IndexChoice,
+    ...(cg.HNSW_EF_SEARCH > 0 ? { efSearch: cg.HNSW_EF_SEARCH } : {}),
+  });
   const backend = new MemoryBackend(loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']));
   const model = await RankerModel.load(loadArtifacts(dir, ['ranker']), rk.ORT_INTRA_OP_THREADS);
   const candidates = candidateGeneratorHandlers(() => retriever, { defaultNumCandidates: cg.DEFAULT_NUM_CANDIDATES, maxNumCandidates: cg.MAX_NUM_CANDIDATES });

@@ -7,7 +7,7 @@
  * materialize first), GATEWAY_PORT, CANDIDATE_GENERATOR_PORT, FEATURE_STORE_PORT,
  * RANKER_PORT (defaults 50051..50054) and their *_METRICS_PORT, HTTP_PORT (the gateway's
  * HTTP/JSON API, default 8080; HTTP_ENABLED=false turns it off), RESTART_* (launch-config.ts),
- * LOG_LEVEL.
+ * LOG_LEVEL; every other variable (OTEL_*, REQUEST_LOG_*, EXPERIMENT_FILE, …) reaches every service.
  */
 import * as path from 'node:path';
 import { loadArtifacts } from '@recsys/core';
@@ -25,6 +25,25 @@ function formatLine(service: string, line: string): string {
   } catch {
     return `[${service}] ${line}`;
   }
+}
+
+/**
+ * The rollout tools this environment turns on (README "Rolling out a model"). Every
+ * service inherits the launcher's environment, so OTEL_*, REQUEST_LOG_*, SHADOW_* and
+ * EXPERIMENT_FILE reach the services that read them.
+ */
+function rolloutLines(env: NodeJS.ProcessEnv = process.env): string[] {
+  const lines: string[] = [];
+  if (env.OTEL_TRACES_EXPORTER === 'otlp') {
+    lines.push(`Tracing: OTLP ${env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf'} to ${env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? `${env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318'} (/v1/traces)`}`);
+  }
+  if (Number(env.REQUEST_LOG_SAMPLE ?? 0) > 0) {
+    const sink = env.REQUEST_LOG_REDIS_URL || env.REDIS_URL ? `redis stream ${env.REQUEST_LOG_STREAM ?? 'recsys:requests'}` : path.resolve(env.REQUEST_LOG_FILE ?? 'request-log/requests.jsonl');
+    lines.push(`Request log: ${env.REQUEST_LOG_SAMPLE} of the calls to ${sink}`);
+  }
+  if (env.EXPERIMENT_FILE) lines.push(`Experiment: ${path.resolve(env.EXPERIMENT_FILE)} (re-read every ${env.EXPERIMENT_POLL_MS ?? 1000} ms)`);
+  if (Number(env.SHADOW_MAX_IN_FLIGHT ?? 0) > 0) lines.push(`Shadow scoring: on, at most ${env.SHADOW_MAX_IN_FLIGHT} at once`);
+  return lines.length ? [...lines, ''] : [];
 }
 
 async function main(): Promise<void> {
@@ -67,6 +86,7 @@ async function main(): Promise<void> {
     `  /usr/bin/python3 tools/grpc_probe.py ${gw} call recsys.v1.GatewayService/Recommend '{"userId":"${exampleUser}","k":10}'`,
     `  npm run recommend -- --user ${exampleUser} --addr ${gw}`,
     '',
+    ...rolloutLines(),
     `A service that exits is restarted (after ${policy.backoffMs} ms, doubling); ${policy.maxCrashes} exits within ${policy.windowMs / 1000} s stop the mesh.`,
     'Ctrl-C stops all four services.',
     '',

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { callUnary } from '@recsys/grpc-kit';
+import { callUnary, createClient } from '@recsys/grpc-kit';
+import { freePort, startServiceProcess } from '@recsys/local';
 import { assignVariant, parseExperiment } from '@recsys/ranker/experiment';
 import { RankerServiceClient } from '@recsys/proto';
 import { resolveArtifactDir } from '@recsys/core';
@@ -140,5 +141,40 @@ describe('traffic splits', () => {
       code: 3,
       details: expect.stringContaining('variant: experiment "ranker-split" has no variant "nope"'),
     });
+  });
+});
+
+describe('experiment from the EXPERIMENT variable, and refused configs at start', () => {
+  const start = async (env: Record<string, string>) =>
+    startServiceProcess('ranker', { port: await freePort(), metricsPort: -1, env: { ARTIFACTS_DIR: testArtifactsRoot(), LOG_LEVEL: 'warn', ...env }, readyTimeoutMs: 60_000 });
+
+  it('EXPERIMENT (inline JSON) splits like the file', async () => {
+    const text = JSON.stringify({ name: 'inline', variants: [{ name: 'a', artifacts: 'current', weight: 1 }, { name: 'b', artifacts: variantDir, weight: 1 }] });
+    const p = await start({ EXPERIMENT: text });
+    const c = createClient(RankerServiceClient, p.address);
+    try {
+      const exp = parseExperiment(text, 'EXPERIMENT')!;
+      for (const userId of USERS.slice(0, 40)) {
+        const res = await callUnary(c.rank.bind(c), { userId, candidates: { itemIds: ['1'], scores: [1], sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 1, variant: '' }, { deadline: Date.now() + 10_000 });
+        expect(res.variant).toBe(assignVariant(exp, userId).name);
+      }
+    } finally {
+      c.close();
+      await p.stop();
+    }
+  });
+
+  it.each([
+    [{ EXPERIMENT: '{"name":"x","variants":[{"name":"a","artifacts":"current","weight":0}]}' }, 'configuration: EXPERIMENT variants: weights must not all be 0'],
+    [{ EXPERIMENT_FILE: '/nonexistent/experiment.json' }, 'EXPERIMENT_FILE /nonexistent/experiment.json cannot be read'],
+    [{ EXPERIMENT: '{}', EXPERIMENT_FILE: '/x.json' }, 'set EXPERIMENT_FILE or EXPERIMENT, not both'],
+    [{ EXPERIMENT: '{"name":"x","variants":[{"name":"a","artifacts":"current","weight":1},{"name":"b","artifacts":"/a","weight":1},{"name":"c","artifacts":"/b","weight":1}]}', MAX_MODELS: '2' }, 'needs 3 models side by side'],
+  ])('refuses %j at start with exit 2, naming what is wrong', async (env, message) => {
+    const err = (await start(env).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error;
+    expect(err?.message).toMatch(/exited before it was SERVING \(code 2/);
+    expect(err.message).toContain(message);
   });
 });

@@ -63,7 +63,7 @@ it('a load killed halfway leaves the previous version serving; a re-run complete
   expect(before.features?.unknownEntityIndices).toEqual([]);
 
   // Start loading v2 one key per batch and SIGKILL it at its first progress line.
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, CLI), '--artifacts', testArtifactsRoot(), '--redis', redis.url, '--version', 'v2', '--batch-size', '1'], {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, CLI), '--artifacts', testArtifactsRoot(), '--redis', redis.url, '--version', 'v2', '--batch-size', '1', '--lease-seconds', '2'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

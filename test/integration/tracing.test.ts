@@ -120,3 +120,23 @@ describe('OpenTelemetry traces', () => {
     expect(line?.span_id).toMatch(/^[0-9a-f]{16}$/);
   });
 });
+
+describe('OpenTelemetry traces through the HTTP front door', () => {
+  it("an HTTP Recommend continues the caller's traceparent into all four services", async () => {
+    const http = mesh.mesh.gatewayHttpAddress;
+    expect(http).toBeDefined();
+    const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const res = await fetch(`http://${http}/v1/users/1/recommendations?k=5&debug=true`, { headers: { traceparent: `00-${traceId}-1122334455667788-01` } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { traceId?: string; items?: unknown[] };
+    expect(body.items).toHaveLength(5);
+    expect(body.traceId).toBe(traceId);
+    await receiver.waitFor(() => new Set(ofTrace(traceId).map((s) => s.service)).size === 4);
+    const spans = ofTrace(traceId);
+    expect(new Set(spans.map((s) => s.service))).toEqual(new Set(SERVICE_NAMES));
+    const root = spans.find((s) => s.name === 'recsys.v1.GatewayService/Recommend') as ReceivedSpan;
+    expect(root.parentSpanId).toBe('1122334455667788');
+    const byId = new Set(spans.map((s) => s.spanId));
+    for (const s of spans) if (s !== root) expect(byId.has(s.parentSpanId)).toBe(true);
+  });
+});

@@ -6,12 +6,13 @@ import { SERVICE_CONFIGS } from '../support/service-configs';
 
 /** The README's configuration table, generated from the specs. */
 function configTable(): string {
-  const rows = new Map<string, { services: string[]; kind: string; defaults: Set<string>; help: string }>();
+  const rows = new Map<string, { services: string[]; kind: string; defaults: Set<string>; byService: string[]; help: string }>();
   for (const [service, spec] of Object.entries(SERVICE_CONFIGS)) {
     for (const r of describeConfig(spec)) {
-      const row = rows.get(r.name) ?? { services: [], kind: r.kind, defaults: new Set<string>(), help: r.help };
+      const row = rows.get(r.name) ?? { services: [], kind: r.kind, defaults: new Set<string>(), byService: [], help: r.help };
       row.services.push(service);
       row.defaults.add(r.default);
+      row.byService.push(`${service} ${r.default}`);
       rows.set(r.name, row);
     }
   }
@@ -19,7 +20,7 @@ function configTable(): string {
   const lines = ['| variable | services | type | default | meaning |', '|---|---|---|---|---|'];
   for (const [name, r] of rows) {
     const services = r.services.length === all ? 'all' : r.services.join(', ');
-    const defaults = r.defaults.size === 1 ? [...r.defaults][0] : 'per service (see the ports table)';
+    const defaults = r.defaults.size === 1 ? [...r.defaults][0] : r.kind === 'port' || name === 'METRICS_PORT' ? 'per service (see the ports table)' : r.byService.join(', ');
     lines.push(`| \`${name}\` | ${services} | ${r.kind.replace(/\|/g, " \\| ")} | ${defaults} | ${r.help} |`);
   }
   return lines.join('\n');

@@ -33,10 +33,10 @@ const MESH = ['gateway', 'candidate-generator', 'feature-store', 'ranker'];
 
 /** Variables whose spec defaults only suit a laptop (127.0.0.1 addresses, ./artifacts). */
 const REQUIRED: Record<string, string[]> = {
-  gateway: ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'CANDIDATE_GENERATOR_ADDR', 'FEATURE_STORE_ADDR', 'RANKER_ADDR'],
-  'candidate-generator': ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
-  'feature-store': ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'FEATURE_STORE_BACKEND', 'REDIS_URL'],
-  ranker: ['GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
+  gateway: ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'CANDIDATE_GENERATOR_ADDR', 'FEATURE_STORE_ADDR', 'RANKER_ADDR'],
+  'candidate-generator': ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
+  'feature-store': ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'FEATURE_STORE_BACKEND', 'REDIS_URL'],
+  ranker: ['GRPC_HOST', 'GRPC_PORT', 'METRICS_PORT', 'SHUTDOWN_DELAY_MS', 'DRAIN_TIMEOUT_MS', 'ARTIFACTS_DIR'],
 };
 
 /** Which gateway variable names which callee. */

@@ -45,6 +45,9 @@ describe('npm run bench -- --compare (tiny load)', () => {
     expect(c.workload).toMatchObject({ generated: true, sha256: sha });
     expect(c.settings).toMatchObject({ levels: [1, 16], inprocess_levels: [16], feature_store: 'redis', rounds: 1 });
     expect(c.runs.map((x: { side: string }) => x.side)).toEqual(['baseline', 'current']);
+    for (const run of c.runs) {
+      expect(run.reference_checks).toEqual([expect.stringMatching(/^mesh: answers of all 8 reference users match/), expect.stringMatching(/^in-process: answers of all 8 reference users match/)]);
+    }
     expect(Object.keys(c.figures)).toEqual(FIGURES.map((f) => f.name));
     for (const [name, f] of Object.entries<{ baseline: number; current: number; ratio: number; target?: string; met?: boolean }>(c.figures)) {
       expect([name, typeof f.baseline, typeof f.current]).toEqual([name, 'number', 'number']);
@@ -58,7 +61,9 @@ describe('npm run bench -- --compare (tiny load)', () => {
     }
     // Each side's own bench files, and the table.
     for (const side of ['baseline', 'current']) expect(fs.existsSync(path.join(out, side, 'bench-details.json'))).toBe(true);
-    expect(fs.readFileSync(path.join(out, 'compare.txt'), 'utf8')).toContain('mesh c=16 throughput');
+    const table = fs.readFileSync(path.join(out, 'compare.txt'), 'utf8');
+    expect(table).toContain('mesh c=16 throughput');
+    expect(table).toContain('reference: baseline mesh and in-process answers matched the reference; current mesh and in-process answers matched the reference');
 
     // The temporary worktree is gone and unregistered.
     const tree = r.stdout.match(/in a temporary worktree (\S+) …/)?.[1];

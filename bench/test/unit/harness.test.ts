@@ -36,6 +36,10 @@ describe('bench reference check', () => {
       'user 7: final item #2 (11) has score 0.810000, reference 0.8',
     ]);
     expect(compareWithReference(reference, {})).toEqual(['user 7: no answer']);
+    expect(compareWithReference(reference, { '7': { ...good, degraded: ['user context unavailable, seen items not excluded, default user features: deadline'] } })).toEqual([
+      'user 7: answer degraded (user context unavailable, seen items not excluded, default user features: deadline), so not comparable with the reference',
+    ]);
+    expect(compareWithReference(reference, { '7': { ...good, degraded: [] } })).toEqual([]);
     expect(compareWithReference(reference, { '7': { ...good, items: good.items.slice(0, 1) } })).toEqual(['user 7: final item #2 missing, reference 11 (score 0.8)']);
   });
 });

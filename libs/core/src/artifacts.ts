@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { endianness } from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_SERVING_CONFIG, type ArtifactManifest, type FeatureViewSpec, type LoadedArtifacts, type ServingConfig } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
@@ -16,6 +17,8 @@ import { readOnnxFeatureSpec } from './onnx-metadata';
 import { decodeItemTimeline } from './candidate-features';
 import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
 import { parseHnswParams } from './retrieval-index';
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** File names of an artifact version directory. The ranker model's name is in the manifest. */
 export const ARTIFACT_FILES = {
@@ -373,8 +376,10 @@ function readMatrix(versionDir: string, manifest: ArtifactManifest, name: string
   if (buf.length !== expected) {
     throw new ArtifactError(file, `malformed matrix: ${buf.length} bytes, expected ${rows} ${what} × ${width} float32 = ${expected} bytes`);
   }
-  // One bulk copy on little-endian hosts (all supported ones): a reload must not stall the event loop.
-  const out = readFloat32LE(buf, 0, rows * width);
+  // A view over the file's own buffer where it is 4-byte aligned (readFileSync of a file
+  // larger than the pool always is): no second copy, so a 1M-item matrix costs its size
+  // once, not twice, while it loads. Otherwise one bulk copy.
+  const out = LITTLE_ENDIAN && buf.byteOffset % 4 === 0 ? new Float32Array(buf.buffer, buf.byteOffset, rows * width) : readFloat32LE(buf, 0, rows * width);
   for (let i = 0; i < out.length; i++) {
     if (!Number.isFinite(out[i]!)) {
       throw new ArtifactError(file, `malformed matrix: non-finite value ${out[i]} at row ${Math.floor(i / width)}, column ${i % width}`);

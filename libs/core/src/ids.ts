@@ -1,7 +1,20 @@
 import { InvalidArgumentError } from './errors';
 
 /** Longest id (in UTF-8 bytes) the mesh accepts for users and items. */
-const MAX_ID_BYTES = 128;
+export const MAX_ID_BYTES = 128;
+
+/** Longest prefix of a caller's value an error message quotes. */
+export const QUOTE_PREFIX_CHARS = 40;
+
+/**
+ * A caller's value for an error message: JSON-quoted, at most {@link QUOTE_PREFIX_CHARS}
+ * characters of it, with its full size when cut (`"xxxx…" (100000 bytes)`), so a hostile
+ * value is never echoed back whole (as `grpc-message` or in a log line).
+ */
+export function quotePrefix(value: string, max = QUOTE_PREFIX_CHARS): string {
+  if (value.length <= max) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, max))}… (${Buffer.byteLength(value, 'utf8')} bytes)`;
+}
 
 /** Throws InvalidArgumentError naming `field` unless `id` is 1..MAX_ID_BYTES bytes. */
 export function checkId(field: string, id: string): void {
@@ -15,4 +28,25 @@ export function checkId(field: string, id: string): void {
 export function checkIdList(field: string, ids: readonly string[], max: number): void {
   if (ids.length > max) throw new InvalidArgumentError(field, `at most ${max} entries allowed, got ${ids.length}`);
   for (let i = 0; i < ids.length; i++) checkId(`${field}[${i}]`, ids[i] as string);
+}
+
+/** Throws InvalidArgumentError naming the first repeated entry of `values` (`feature_names[3]`). */
+export function checkNoDuplicates(field: string, values: readonly string[]): void {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as string;
+    const first = seen.get(v);
+    if (first !== undefined) throw new InvalidArgumentError(`${field}[${i}]`, `repeats ${field}[${first}] (${quotePrefix(v)}); each entry may appear once`);
+    seen.set(v, i);
+  }
+}
+
+/** Throws InvalidArgumentError naming the first NaN or infinite entry of `values` (with `allowNaN`, only an infinite one). */
+export function checkFinite(field: string, values: ArrayLike<number>, allowNaN = false): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (!Number.isFinite(v) && !(allowNaN && Number.isNaN(v))) {
+      throw new InvalidArgumentError(`${field}[${i}]`, `must be a finite number${allowNaN ? ' (or NaN for "not retrieved by this source")' : ''}, got ${v}`);
+    }
+  }
 }

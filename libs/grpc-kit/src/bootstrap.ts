@@ -87,6 +87,16 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     maxConnectionAgeMs: common.MAX_CONNECTION_AGE_MS,
     maxMessageBytes: common.MAX_MESSAGE_BYTES,
     credentials,
+    reflectionScope: common.REFLECTION_SCOPE as 'served' | 'all',
+    transport: {
+      maxConcurrentStreams: common.GRPC_MAX_CONCURRENT_STREAMS,
+      maxConnectionIdleMs: common.GRPC_MAX_CONNECTION_IDLE_MS,
+      maxConnections: common.MAX_CONNECTIONS,
+      maxCallsPerConnection: common.MAX_CALLS_PER_CONNECTION,
+      keepaliveTimeMs: common.GRPC_KEEPALIVE_TIME_MS,
+      keepaliveTimeoutMs: common.GRPC_KEEPALIVE_TIMEOUT_MS,
+      minPingIntervalMs: common.GRPC_MIN_PING_INTERVAL_MS,
+    },
   });
   host.installSignalHandlers();
   if (parentFd !== undefined) {

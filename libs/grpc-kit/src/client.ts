@@ -2,6 +2,16 @@ import * as grpc from '@grpc/grpc-js';
 import { tracer, tracingInterceptor } from './tracing';
 
 /** Channel options every client of the mesh uses. */
+/** Reconnect back-off of every mesh client: first retry after this, then growing to {@link RECONNECT_BACKOFF_MAX_MS}. */
+export const RECONNECT_BACKOFF_INITIAL_MS = 100;
+/**
+ * Longest wait between reconnect attempts to a downstream that is gone. grpc-js's default
+ * grows to 120 s (after 40 s down, about 14 s passed before it tried again); capped here,
+ * a recovered downstream gets calls again within about this long (plus 20 % jitter) of
+ * accepting connections.
+ */
+export const RECONNECT_BACKOFF_MAX_MS = 500;
+
 export interface ClientOptions {
   /** Extra channel options (TLS, message sizes, …). */
   channelOptions?: grpc.ChannelOptions;
@@ -83,6 +93,8 @@ export function createClient<C extends grpc.Client>(
     'grpc.service_config': SERVICE_CONFIG,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_INITIAL_MS,
+    'grpc.max_reconnect_backoff_ms': RECONNECT_BACKOFF_MAX_MS,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     // channelz bookkeeping costs every call; nothing in the mesh reads it.
     'grpc.enable_channelz': 0,

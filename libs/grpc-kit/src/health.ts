@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError, quotePrefix } from '@recsys/core';
 import { health } from '@recsys/proto';
+import { decodeStrict } from './strict-decode';
 
 const { HealthCheckResponse_ServingStatus: ServingStatus } = health;
 type ServingStatus = health.HealthCheckResponse_ServingStatus;
@@ -40,19 +42,41 @@ export class HealthStatus {
     return this.statuses.get(service);
   }
 
-  /** Registers the health service on `server`. */
+  /**
+   * Registers the health service on `server`. Requests are decoded here, not by grpc-js,
+   * so bytes that do not decode are the caller's INVALID_ARGUMENT (grpc-js says INTERNAL).
+   */
   addTo(server: grpc.Server): void {
+    const decodeRequest = (bytes: unknown): health.HealthCheckRequest | grpc.ServiceError => {
+      try {
+        return decodeStrict(health.HealthService.check.requestDeserialize, bytes as Buffer);
+      } catch (err) {
+        const details = err instanceof InvalidArgumentError ? err.message : `request: not a valid HealthCheckRequest (${(err as Error).message})`;
+        return Object.assign(new Error(details), { code: grpc.status.INVALID_ARGUMENT, details, metadata: new grpc.Metadata() });
+      }
+    };
+    const isError = (r: health.HealthCheckRequest | grpc.ServiceError): r is grpc.ServiceError => r instanceof Error;
     const impl: health.HealthServer = {
       check: (call, callback) => {
-        const status = this.statuses.get(call.request.service);
+        const req = decodeRequest(call.request);
+        if (isError(req)) {
+          callback(req);
+          return;
+        }
+        const status = this.statuses.get(req.service);
         if (status === undefined) {
-          callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${call.request.service}` });
+          callback({ code: grpc.status.NOT_FOUND, details: `unknown service ${quotePrefix(req.service)}` });
           return;
         }
         callback(null, { status });
       },
       watch: (call) => {
-        const service = call.request.service;
+        const req = decodeRequest(call.request);
+        if (isError(req)) {
+          call.emit('error', req);
+          return;
+        }
+        const service = req.service;
         let set = this.watchers.get(service);
         if (!set) this.watchers.set(service, (set = new Set()));
         set.add(call);
@@ -65,7 +89,8 @@ export class HealthStatus {
         callback(null, { statuses });
       },
     };
-    server.addService(health.HealthService, impl);
+    const raw = Object.fromEntries(Object.entries(health.HealthService).map(([k, m]) => [k, { ...m, requestDeserialize: (b: Buffer) => b }]));
+    server.addService(raw as unknown as grpc.ServiceDefinition, impl as unknown as grpc.UntypedServiceImplementation);
   }
 
   /** Ends every Watch stream (before shutdown, so the drain is not held up by them). */

@@ -16,3 +16,4 @@ export * from './bootstrap';
 export * from './tls';
 export * from './parent-watch';
 export * from './tracing';
+export * from './strict-decode';

@@ -3,7 +3,9 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { FileDescriptorProtoSchema, type DescriptorProto } from '@bufbuild/protobuf/wkt';
 import * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError } from '@recsys/core';
 import { reflectionV1, reflectionV1alpha } from '@recsys/proto';
+import { decodeStrict } from './strict-decode';
 
 type ReflectionRequest = reflectionV1.ServerReflectionRequest;
 type ReflectionResponse = reflectionV1.ServerReflectionResponse;
@@ -88,6 +90,18 @@ export class DescriptorIndex {
     return out;
   }
 
+  /** Names of the file and its transitive dependencies. */
+  fileNamesWithDependencies(name: string): string[] {
+    const out: string[] = [];
+    const visit = (n: string): void => {
+      if (out.includes(n) || !this.files.has(n)) return;
+      out.push(n);
+      for (const d of this.files.get(n)?.deps ?? []) visit(d);
+    };
+    visit(name);
+    return out;
+  }
+
   fileOfSymbol(symbol: string): string | undefined {
     return this.symbols.get(symbol.replace(/^\./, ''));
   }
@@ -103,11 +117,29 @@ export class DescriptorIndex {
   }
 }
 
-/** Answers one reflection request; pure, so it can be tested without a server. */
-export function answerReflection(index: DescriptorIndex, services: readonly string[], req: ReflectionRequest): ReflectionResponse {
+/**
+ * What reflection describes: `served` only the files declaring the services of this
+ * process and what they import (the gateway then describes its public API, not the
+ * internal services' contracts); `all` every file of the descriptor set.
+ */
+export type ReflectionScope = 'served' | 'all';
+
+/** The files reflection may answer with: every file for `all`, else the closure of the files declaring `services`. */
+export function reflectableFiles(index: DescriptorIndex, services: readonly string[], scope: ReflectionScope): Set<string> | undefined {
+  if (scope === 'all') return undefined;
+  const out = new Set<string>();
+  for (const s of services) {
+    const file = index.fileOfSymbol(s);
+    if (file) for (const name of index.fileNamesWithDependencies(file)) out.add(name);
+  }
+  return out;
+}
+
+/** Answers one reflection request; pure, so it can be tested without a server. `allowed` limits the files answered (undefined = all). */
+export function answerReflection(index: DescriptorIndex, services: readonly string[], req: ReflectionRequest, allowed?: ReadonlySet<string>): ReflectionResponse {
   const base: ReflectionResponse = { validHost: req.host, originalRequest: req };
   const files = (name: string | undefined, what: string): ReflectionResponse => {
-    const list = name === undefined ? undefined : index.fileWithDependencies(name);
+    const list = name === undefined || (allowed && !allowed.has(name)) ? undefined : index.fileWithDependencies(name);
     if (!list) return { ...base, errorResponse: { errorCode: grpc.status.NOT_FOUND, errorMessage: `${what} not found` } };
     return { ...base, fileDescriptorResponse: { fileDescriptorProto: list.map((b) => Buffer.from(b)) } };
   };
@@ -124,7 +156,7 @@ export function answerReflection(index: DescriptorIndex, services: readonly stri
   }
   if (req.allExtensionNumbersOfType !== undefined) {
     const nums = index.extensionNumbers(req.allExtensionNumbersOfType);
-    if (!nums) {
+    if (!nums || (allowed && !allowed.has(index.fileOfSymbol(req.allExtensionNumbersOfType) ?? ''))) {
       return { ...base, errorResponse: { errorCode: grpc.status.NOT_FOUND, errorMessage: `type ${req.allExtensionNumbersOfType} not found` } };
     }
     return { ...base, allExtensionNumbersResponse: { baseTypeName: req.allExtensionNumbersOfType, extensionNumber: nums } };
@@ -136,24 +168,36 @@ export function answerReflection(index: DescriptorIndex, services: readonly stri
  * Registers `grpc.reflection.v1.ServerReflection` and its `v1alpha` twin on `server`,
  * answering from `index` and listing `services` (the fully-qualified names served).
  */
-export function addReflection(server: grpc.Server, index: DescriptorIndex, services: readonly string[]): void {
+export function addReflection(server: grpc.Server, index: DescriptorIndex, services: readonly string[], scope: ReflectionScope = 'served'): void {
   const names = [...services, 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
   for (const name of names) {
     if (!index.hasSymbol(name)) throw new Error(`reflection: service ${name} is not in the descriptor set`);
   }
-  const handler = (call: grpc.ServerDuplexStream<ReflectionRequest, ReflectionResponse>): void => {
-    call.on('data', (req: ReflectionRequest) => {
-      call.write(answerReflection(index, names, req));
+  const allowed = reflectableFiles(index, names, scope);
+  // Requests arrive as raw bytes and are decoded here: bytes that do not decode end the
+  // stream INVALID_ARGUMENT (grpc-js would answer INTERNAL for a failed deserializer).
+  const decode = reflectionV1.ServerReflectionService.serverReflectionInfo.requestDeserialize;
+  const handler = (call: grpc.ServerDuplexStream<Buffer, ReflectionResponse>): void => {
+    let failed = false;
+    call.on('data', (bytes: Buffer) => {
+      if (failed) return;
+      let req: ReflectionRequest;
+      try {
+        req = decodeStrict(decode, bytes);
+      } catch (err) {
+        failed = true;
+        const details = err instanceof InvalidArgumentError ? err.message : `request: not a valid ServerReflectionRequest (${(err as Error).message})`;
+        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details });
+        return;
+      }
+      call.write(answerReflection(index, names, req, allowed));
     });
     call.on('end', () => call.end());
     call.on('error', () => call.end());
   };
-  server.addService(reflectionV1.ServerReflectionService, { serverReflectionInfo: handler });
+  const raw = <D extends Record<string, object>>(def: D): grpc.ServiceDefinition =>
+    Object.fromEntries(Object.entries(def).map(([k, m]) => [k, { ...m, requestDeserialize: (b: Buffer) => b }])) as unknown as grpc.ServiceDefinition;
+  server.addService(raw(reflectionV1.ServerReflectionService), { serverReflectionInfo: handler });
   // v1alpha has byte-identical messages; only the method path differs.
-  server.addService(reflectionV1alpha.ServerReflectionService, {
-    serverReflectionInfo: handler as unknown as grpc.handleBidiStreamingCall<
-      reflectionV1alpha.ServerReflectionRequest,
-      reflectionV1alpha.ServerReflectionResponse
-    >,
-  });
+  server.addService(raw(reflectionV1alpha.ServerReflectionService), { serverReflectionInfo: handler });
 }

@@ -1,6 +1,9 @@
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { DescriptorIndex, addReflection } from './reflection';
+import { DescriptorIndex, addReflection, type ReflectionScope } from './reflection';
 import { toServiceError } from './errors';
+import { decodeStrict } from './strict-decode';
 import { HealthStatus } from './health';
 import type { Logger } from './logger';
 import type { ServiceMetrics } from './metrics';
@@ -62,7 +65,57 @@ export interface ServiceHostOptions {
   maxMessageBytes?: number;
   /** Listener credentials (default plaintext); see {@link serverCredentials}. */
   credentials?: grpc.ServerCredentials;
+  /** Transport limits (see {@link TransportLimits}); each unset one takes its default. */
+  transport?: Partial<TransportLimits>;
+  /** What reflection describes: the files of the services served here (default), or every file of the set. */
+  reflectionScope?: ReflectionScope;
 }
+
+/**
+ * Limits of the listener and of each HTTP/2 connection, so no single caller can exhaust
+ * a service: streams per connection, idle connections, the number of connections, the
+ * share of the call slots one connection may hold, and how often a client may ping.
+ */
+export interface TransportLimits {
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams open at once on one connection; more are refused (REFUSED_STREAM). */
+  maxConcurrentStreams: number;
+  /** A connection with no call for this long is closed (GOAWAY); also a TCP connection that never speaks HTTP/2 (0 = never). */
+  maxConnectionIdleMs: number;
+  /** Connections open at once; one more is answered RESOURCE_EXHAUSTED on every call and closed (0 = unbounded). */
+  maxConnections: number;
+  /** Calls one connection may have in flight (0 = up to maxConcurrentCalls): one client cannot take every slot. */
+  maxCallsPerConnection: number;
+  /** The server pings an idle connection after this long and closes it when no answer comes in keepaliveTimeoutMs (0 = never). */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  /** Client pings closer together than this, with no new call between them, are strikes; 3 strikes close the connection (GOAWAY ENHANCE_YOUR_CALM "too_many_pings"); 0 = no enforcement. */
+  minPingIntervalMs: number;
+}
+
+/** Defaults of {@link TransportLimits} (also those of the environment variables, see common-config.ts). */
+export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
+  maxConcurrentStreams: 256,
+  maxConnectionIdleMs: 60_000,
+  maxConnections: 256,
+  maxCallsPerConnection: 0,
+  keepaliveTimeMs: 60_000,
+  keepaliveTimeoutMs: 20_000,
+  minPingIntervalMs: 10_000,
+};
+
+/** Longest grpc-message the kit sends: a handler's message is cut there, never echoed whole. */
+const MAX_DETAILS_CHARS = 1024;
+
+function clip(details: string): string {
+  return details.length <= MAX_DETAILS_CHARS ? details : `${details.slice(0, MAX_DETAILS_CHARS)}… (message cut)`;
+}
+
+/** A connection rejected over the connection cap lives this long (so its calls can be told why), then is closed. */
+const REFUSED_CONNECTION_LIFE_MS = 2000;
+/** Longest wait for a new connection's HTTP/2 handshake. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Strikes of too-frequent pings before the connection is closed. */
+const MAX_PING_STRIKES = 3;
 
 /**
  * One gRPC server with the kit's conventions: health (NOT_SERVING until {@link setServing}),
@@ -87,13 +140,26 @@ export class ServiceHost {
   private draining: Promise<void> | undefined;
   private inFlight = 0;
   private ready = false;
+  private readonly limits: TransportLimits;
+  /** Calls in flight per connection (peer address). */
+  private readonly perConnection = new Map<string, number>();
+  /** Connections over the cap: their calls are refused until they are closed. */
+  private readonly refusedPeers = new Set<string>();
+  private readonly sockets = new Set<net.Socket>();
+  private listener: net.Server | undefined;
+  private connectionsRefused = 0;
 
   constructor(private readonly opts: ServiceHostOptions) {
     const maxMessage = opts.maxMessageBytes ?? 16 * 1024 * 1024;
+    this.limits = { ...DEFAULT_TRANSPORT_LIMITS, ...opts.transport };
+    const l = this.limits;
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': maxMessage,
       'grpc.enable_channelz': 0,
       'grpc.max_send_message_length': maxMessage,
+      ...(l.maxConcurrentStreams > 0 ? { 'grpc.max_concurrent_streams': l.maxConcurrentStreams } : {}),
+      ...(l.maxConnectionIdleMs > 0 ? { 'grpc.max_connection_idle_ms': l.maxConnectionIdleMs } : {}),
+      ...(l.keepaliveTimeMs > 0 ? { 'grpc.keepalive_time_ms': l.keepaliveTimeMs, 'grpc.keepalive_timeout_ms': l.keepaliveTimeoutMs } : {}),
       ...(opts.maxConnectionAgeMs
         ? {
             'grpc.max_connection_age_ms': opts.maxConnectionAgeMs,
@@ -144,18 +210,36 @@ export class ServiceHost {
         callback({ code: grpc.status.UNAVAILABLE, details: `${this.opts.name} is starting and not ready yet` });
         return;
       }
+      const peer = call.getPeer();
+      if (this.refusedPeers.has(peer)) {
+        metrics.handled.inc({ method, code: 'RESOURCE_EXHAUSTED' });
+        callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: `${this.opts.name} is at its limit of ${this.limits.maxConnections} connections; this connection is closed, retry later` });
+        return;
+      }
       if (limit > 0 && this.inFlight >= limit) {
         metrics.handled.inc({ method, code: 'RESOURCE_EXHAUSTED' });
         callback({ code: grpc.status.RESOURCE_EXHAUSTED, details: `${this.opts.name} is at its limit of ${limit} concurrent calls; retry later` });
         return;
       }
+      const share = limit > 0 ? Math.min(this.limits.maxCallsPerConnection, limit) : this.limits.maxCallsPerConnection;
+      const mine = this.perConnection.get(peer) ?? 0;
+      if (share > 0 && mine >= share) {
+        metrics.handled.inc({ method, code: 'RESOURCE_EXHAUSTED' });
+        callback({
+          code: grpc.status.RESOURCE_EXHAUSTED,
+          details: `${this.opts.name}: this connection already has ${mine} calls in flight, its share of the ${limit || 'unbounded'} concurrent calls is ${share}; retry later`,
+        });
+        return;
+      }
       let request: unknown = call.request;
       if (decode && Buffer.isBuffer(request)) {
         try {
-          request = decode(request);
+          request = decodeStrict(decode, request);
         } catch (err) {
+          const { code, details } = toServiceError(err);
+          const invalid = code === grpc.status.INVALID_ARGUMENT;
           metrics.handled.inc({ method, code: 'INVALID_ARGUMENT' });
-          callback({ code: grpc.status.INVALID_ARGUMENT, details: `request: not a valid protobuf message (${(err as Error).message})` });
+          callback({ code: grpc.status.INVALID_ARGUMENT, details: clip(invalid ? details : `request: not a valid protobuf message (${(err as Error).message})`) });
           return;
         }
       }
@@ -174,9 +258,13 @@ export class ServiceHost {
       const traced = t ? startServerSpan(t, method, call.metadata) : undefined;
       const ctx: CallContext = { method, deadline, signal: abort.signal, metadata: call.metadata, log, span: traced?.span };
       this.inFlight++;
+      this.perConnection.set(peer, mine + 1);
       const finish = (code: grpc.status, details?: string): void => {
         finished = true;
         this.inFlight--;
+        const left = (this.perConnection.get(peer) ?? 1) - 1;
+        if (left > 0) this.perConnection.set(peer, left);
+        else this.perConnection.delete(peer);
         stopTimer();
         metrics.handled.inc({ method, code: grpc.status[code] ?? String(code) });
         if (traced) endRpcSpan(traced.span, code, details);
@@ -196,27 +284,112 @@ export class ServiceHost {
           const { code, details, internal } = toServiceError(err);
           const logErr = (): void => {
             if (internal) log.error({ err, method }, 'unhandled error in handler');
-            else log.debug({ method, code: grpc.status[code], details }, 'request failed');
+            else log.debug({ method, code: grpc.status[code], details: clip(details) }, 'request failed');
           };
           if (traced) runInContext(traced.ctx, logErr);
           else logErr();
-          finish(code, details);
-          callback({ code, details });
+          finish(code, clip(details));
+          callback({ code, details: clip(details) });
         },
       );
     };
   }
 
-  /** Binds the port (0 = ephemeral) and starts serving; health stays NOT_SERVING. */
+  /**
+   * Binds the port (0 = ephemeral) and starts serving; health stays NOT_SERVING. The kit
+   * owns the TCP listener and hands each connection to grpc-js (its connection injector),
+   * so it can count them: one over {@link TransportLimits.maxConnections} is still spoken
+   * to, but every call on it is answered RESOURCE_EXHAUSTED naming the limit, and it is
+   * closed shortly after.
+   */
   async start(): Promise<number> {
     this.health.addTo(this.server);
-    if (this.opts.reflection) addReflection(this.server, this.opts.descriptors, [...this.serviceNames, 'grpc.health.v1.Health']);
+    if (this.opts.reflection) {
+      addReflection(this.server, this.opts.descriptors, [...this.serviceNames, 'grpc.health.v1.Health'], this.opts.reflectionScope ?? 'served');
+    }
+    const credentials = this.opts.credentials ?? grpc.ServerCredentials.createInsecure();
+    const h2Servers = (this.server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
+    const before = new Set(h2Servers?.keys() ?? []);
+    const injector = this.server.createConnectionInjector(credentials);
+    const h2 = [...(h2Servers?.keys() ?? [])].find((k) => !before.has(k));
+    if (h2) {
+      h2.on('session', (session: http2.ServerHttp2Session) => {
+        if (this.limits.minPingIntervalMs > 0) this.enforcePings(session);
+        this.enforceHandshake(session);
+      });
+    } else this.opts.log.warn('grpc-js internals changed: client ping enforcement and the handshake timeout are off');
+    const { maxConnections } = this.limits;
+    const listener = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        this.refusedPeers.delete(`${socket.remoteAddress}:${socket.remotePort}`);
+      });
+      socket.on('error', () => socket.destroy());
+      if (maxConnections > 0 && this.sockets.size > maxConnections) {
+        this.connectionsRefused++;
+        // Refused connections are bounded too: past a quarter of the cap more, they are cut at once.
+        if (this.refusedPeers.size >= Math.max(1, maxConnections >> 2)) {
+          socket.destroy();
+          return;
+        }
+        this.refusedPeers.add(`${socket.remoteAddress}:${socket.remotePort}`);
+        setTimeout(() => socket.destroy(), REFUSED_CONNECTION_LIFE_MS).unref();
+        if (this.connectionsRefused % 100 === 1) this.opts.log.warn({ maxConnections, refused: this.connectionsRefused }, 'connection limit reached: refusing new connections');
+      }
+      injector.injectConnection(socket);
+    });
+    this.listener = listener;
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`${this.opts.host}:${this.opts.port}`, this.opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`)) : resolve(p),
-      );
+      listener.once('error', (err) => reject(new Error(`cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`)));
+      listener.listen(this.opts.port, this.opts.host.replace(/^\[(.*)\]$/, '$1'), () => resolve((listener.address() as net.AddressInfo).port));
     });
     return this.boundPort;
+  }
+
+  /**
+   * Keepalive enforcement: a client ping closer than minPingIntervalMs to the one before,
+   * with no new call in between, is a strike; {@link MAX_PING_STRIKES} close the connection
+   * with GOAWAY ENHANCE_YOUR_CALM and debug data `too_many_pings` (what gRPC's C core does).
+   */
+  private enforcePings(session: http2.ServerHttp2Session): void {
+    let last = 0;
+    let strikes = 0;
+    session.on('stream', () => {
+      strikes = 0;
+    });
+    session.on('ping', () => {
+      const now = Date.now();
+      if (now - last < this.limits.minPingIntervalMs) strikes++;
+      last = now;
+      if (strikes >= MAX_PING_STRIKES && !session.destroyed) {
+        try {
+          session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, Buffer.from('too_many_pings'));
+        } catch {
+          /* already closing */
+        }
+        setTimeout(() => session.destroy(), 100).unref();
+      }
+    });
+  }
+
+  /**
+   * A connection that has not completed the HTTP/2 handshake (the client's SETTINGS) within
+   * the idle timeout (at most 10 s) is closed: grpc-js's idle timer only applies to
+   * sessions that started, so a bare TCP connection would otherwise stay until the age limit.
+   */
+  private enforceHandshake(session: http2.ServerHttp2Session): void {
+    const idle = this.limits.maxConnectionIdleMs;
+    const ms = idle > 0 ? Math.min(idle, HANDSHAKE_TIMEOUT_MS) : HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => session.destroy(), ms);
+    timer.unref();
+    session.once('remoteSettings', () => clearTimeout(timer));
+    session.once('close', () => clearTimeout(timer));
+  }
+
+  /** Open client connections, and how many were refused over the cap since the start. */
+  get connections(): { open: number; refused: number } {
+    return { open: this.sockets.size, refused: this.connectionsRefused };
   }
 
   /** Calls being handled right now (health and reflection not counted). */
@@ -259,6 +432,7 @@ export class ServiceHost {
     this.health.setAll(false);
     if (shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, shutdownDelayMs));
     this.health.closeWatchers();
+    this.listener?.close();
     const drained = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), drainTimeoutMs);
       this.server.tryShutdown(() => {
@@ -269,6 +443,7 @@ export class ServiceHost {
     if (!drained) {
       log.warn({ inFlight: this.inFlight, drainTimeoutMs }, 'drain timed out; forcing shutdown');
       this.server.forceShutdown();
+      for (const socket of this.sockets) socket.destroy();
     }
     for (const hook of this.shutdownHooks) {
       try {

@@ -361,9 +361,10 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
   const indexChoice = options.index ?? 'auto';
   const wantIndex = indexChoice === 'hnsw' || (indexChoice === 'auto' && ix.itemIds.length >= (options.hnswMinItems ?? DEFAULT_HNSW_MIN_ITEMS));
   const hnswParams = parseHnswParams({ ...DEFAULT_HNSW_PARAMS, ...options.hnsw }, 'hnsw');
-  const retrievalIndex = wantIndex
-    ? await phase('index', () => buildHnswFiles(embeddings, snapshot.itemPopularity, hnswParams, (f) => report({ phase: 'index', fraction: f, note: `${Math.round(f * 100)}% of items added` })))
-    : undefined;
+  // The phase always runs (progress shows every phase); below the threshold it builds nothing.
+  const retrievalIndex = await phase('index', () =>
+    wantIndex ? buildHnswFiles(embeddings, snapshot.itemPopularity, hnswParams, (f) => report({ phase: 'index', fraction: f, note: `${Math.round(f * 100)}% of items added` })) : undefined,
+  );
   let holdout: HoldoutFile | undefined;
   if (historyKind === 'train') {
     const targets: Record<string, string[]> = {};

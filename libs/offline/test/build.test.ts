@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ArtifactError, loadArtifacts, readOnnxFeatureSpec, resolveArtifactDir } from '@recsys/core';
+import { ArtifactError, loadArtifacts, openRetrievalIndex, readOnnxFeatureSpec, resolveArtifactDir } from '@recsys/core';
 import { BUILD_PHASES, buildArtifacts, ensureArtifacts, setCurrentVersion, type BuildOptions, type BuildProgress } from '@recsys/offline';
 import { runOnnx } from '../../../test/support/ort-runner';
 
@@ -29,6 +29,32 @@ afterEach(() => {
 });
 
 describe('buildArtifacts', () => {
+  it('--index hnsw builds the HNSW graphs into the artifact, hashed, with their parameters, and the same search finds what exact finds', async () => {
+    const summary = await buildArtifacts({ ...SMALL, outRoot: tmp, index: 'hnsw', hnsw: { buckets: 2 } });
+    const a = loadArtifacts(tmp, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity']);
+    const spec = a.manifest.retrieval!.index!;
+    expect(spec.kind).toBe('hnsw');
+    expect(spec.params).toMatchObject({ metric: 'cos', buckets: 2 });
+    expect(spec.files.map((f) => f.file)).toEqual(['item_index.0.usearch', 'item_index.1.usearch']);
+    for (const f of spec.files) expect(a.manifest.files[f.file]!.bytes).toBe(fs.statSync(path.join(summary.dir, f.file)).size);
+    expect(summary.peakRss.index).toBeGreaterThan(0);
+    const hnsw = await openRetrievalIndex(a);
+    const exact = await openRetrievalIndex(a, { choice: 'exact' });
+    expect([hnsw.kind, exact.kind]).toEqual(['hnsw', 'exact']);
+    let hit = 0;
+    const users = 50;
+    for (let u = 0; u < users; u++) {
+      const q = a.userEmbeddings.subarray(u * 8, (u + 1) * 8);
+      const truth = new Set((await exact.search(q, 20)).rows);
+      for (const r of (await hnsw.search(q, 20)).rows) if (truth.has(r)) hit++;
+    }
+    expect(hit / (users * 20)).toBeGreaterThanOrEqual(0.95);
+    await exact.release();
+    // auto below the size threshold builds none.
+    const small = await buildArtifacts({ ...SMALL, outRoot: path.join(tmp, 'auto') });
+    expect(loadArtifacts(small.dir, []).manifest.retrieval?.index).toBeUndefined();
+  });
+
   it('writes a loadable artifact, reports every phase, and points CURRENT at it', async () => {
     const progress: BuildProgress[] = [];
     const summary = await buildArtifacts({ ...SMALL, outRoot: tmp, onProgress: (p) => progress.push(p) });

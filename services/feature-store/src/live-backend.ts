@@ -9,9 +9,9 @@ import type { Logger } from '@recsys/grpc-kit';
 import type { FeatureBackend } from './backend';
 import { TtlCache } from './item-cache';
 import { MemoryBackend } from './memory-backend';
-import type { RealtimeOptions } from './realtime';
+import { MemoryRealtime, type MemoryRealtimeCaps, type RealtimeOptions } from './realtime';
 import { DecodedEntity, RedisBackend } from './redis-backend';
-import { createRedisClient, ensureConnected, type RedisMode } from './redis-client';
+import { createRedisClient, ensureConnected, masterNodes, type RedisMode } from './redis-client';
 import { RedisKeys } from './redis-keys';
 import type { RedisLike } from './redis-realtime';
 import { waitForSnapshot } from './startup';
@@ -34,6 +34,11 @@ export function chooseBackend(setting: 'auto' | BackendKind, redisUrl: string | 
 export interface BackendSettings {
   kind: BackendKind;
   realtime: RealtimeOptions;
+  /** memory: bounds of the real-time state held in process, and who counts evictions. */
+  memoryCaps?: MemoryRealtimeCaps;
+  onEvict?: (users: number) => void;
+  /** redis: told when the live snapshot is lost from Redis (false) and when it is whole again (true). */
+  onServing?: (serving: boolean, why: string) => void;
   /** memory: the artifact root (or version directory) and how often CURRENT is polled (0 = never). */
   artifactsDir: string;
   artifactsPollMs: number;
@@ -91,8 +96,8 @@ export class LiveBackend {
       root: this.settings.artifactsDir,
       intervalMs: this.settings.artifactsPollMs,
       load: (dir) => {
-        const previous = this.backend instanceof MemoryBackend ? this.backend.realtimeState : undefined;
-        this.backend = new MemoryBackend(loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime, realtimeState: previous });
+        const state = this.backend instanceof MemoryBackend ? this.backend.realtimeState : new MemoryRealtime(realtime, this.settings.memoryCaps, this.settings.onEvict);
+        this.backend = new MemoryBackend(loadArtifacts(dir, ['itemFeatures', 'userFeatures', 'userHistory']), { realtime, realtimeState: state });
         this.onVersion(this.backend.version());
         this.log.info({ backend: 'memory', version: this.backend.version() }, 'feature snapshot loaded');
       },
@@ -106,7 +111,15 @@ export class LiveBackend {
     this.redis = redis;
     redis.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis error'));
     const itemCache = s.itemCacheMaxEntries > 0 ? new TtlCache<DecodedEntity | null>(s.itemCacheMaxEntries, s.itemCacheTtlMs) : undefined;
-    const backend = new RedisBackend(redis, new RedisKeys(s.keyPrefix), { realtime: this.settings.realtime, itemCache });
+    const backend = new RedisBackend(redis, new RedisKeys(s.keyPrefix), {
+      realtime: this.settings.realtime,
+      itemCache,
+      onServing: (serving, why) => {
+        if (serving) this.log.info({ why }, 'feature snapshot whole again: SERVING');
+        else this.log.error({ why }, 'feature snapshot lost from Redis: NOT_SERVING, reads fail UNAVAILABLE');
+        this.settings.onServing?.(serving, why);
+      },
+    });
     await waitForSnapshot(
       async () => {
         if (this.closed) throw new Error('feature store is shutting down');
@@ -117,6 +130,7 @@ export class LiveBackend {
       s.pointerRefreshMs,
       (err) => this.log.warn({ err: (err as Error).message }, 'NOT_SERVING: waiting for Redis and a first snapshot'),
     );
+    await this.checkEvictionPolicy(redis);
     backend.startRefreshing(
       s.pointerRefreshMs,
       (err) => this.log.warn({ err: (err as Error).message }, 'snapshot pointer refresh failed'),
@@ -126,6 +140,25 @@ export class LiveBackend {
       },
     );
     this.backend = backend;
+  }
+
+  /** Logs an error when Redis may evict keys: the deployment must run maxmemory-policy noeviction (README). */
+  private async checkEvictionPolicy(redis: RedisLike): Promise<void> {
+    try {
+      for (const node of masterNodes(redis)) {
+        const info = await node.info('memory');
+        const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1] ?? 'unknown';
+        const max = Number(/maxmemory:(\d+)/.exec(info)?.[1] ?? 0);
+        if (max > 0 && policy !== 'noeviction') {
+          this.log.error(
+            { policy, maxmemory: max },
+            `Redis maxmemory-policy is ${policy}: it may evict the snapshot and acknowledged events; set noeviction (the store reports NOT_SERVING when it sees evictions)`,
+          );
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not read the Redis eviction policy');
+    }
   }
 
   /** Stops the hot reload and closes the backend (the Redis connection). */

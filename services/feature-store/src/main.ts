@@ -10,10 +10,24 @@ void runService({
   name: 'feature-store',
   spec: featureStoreConfig,
   setup({ config, host, log, metrics }) {
+    const evictions = new Counter({
+      name: 'recsys_realtime_evictions_total',
+      help: 'Users whose real-time state the memory backend evicted (least recently written first) to stay within REALTIME_MAX_USERS / REALTIME_MAX_ENTRIES.',
+      registers: [metrics.registry],
+    });
     const backend = new LiveBackend(
       {
         kind: chooseBackend(config.FEATURE_STORE_BACKEND as 'auto' | 'memory' | 'redis', config.REDIS_URL),
-        realtime: { ...DEFAULT_REALTIME, maxRecent: config.REALTIME_MAX_RECENT, seenTtlMs: config.REALTIME_SEEN_TTL_SECONDS * 1000 },
+        realtime: {
+          ...DEFAULT_REALTIME,
+          maxRecent: config.REALTIME_MAX_RECENT,
+          seenTtlMs: config.REALTIME_SEEN_TTL_SECONDS * 1000,
+          maxSeen: config.REALTIME_MAX_SEEN,
+          maxDedup: config.REALTIME_MAX_EVENT_IDS,
+        },
+        memoryCaps: { maxUsers: config.REALTIME_MAX_USERS, maxEntries: config.REALTIME_MAX_ENTRIES },
+        onEvict: (n) => evictions.inc(n),
+        onServing: (serving) => host.setServing(serving),
         artifactsDir: config.ARTIFACTS_DIR,
         artifactsPollMs: config.ARTIFACTS_POLL_MS,
         redis: {
@@ -39,7 +53,21 @@ void runService({
     host.addService(
       FeatureStoreServiceService,
       'recsys.v1.FeatureStoreService',
-      featureStoreHandlers(() => backend.current(), { maxRecentItems: config.DEFAULT_MAX_RECENT_ITEMS }, (view, reason, n) => defaulted.inc({ view, reason }, n)),
+      featureStoreHandlers(
+        () => backend.current(),
+        { maxRecentItems: config.DEFAULT_MAX_RECENT_ITEMS },
+        (view, reason, n) => defaulted.inc({ view, reason }, n),
+        {
+          maxEntitiesPerRead: config.MAX_ENTITIES_PER_READ,
+          maxFeatureNames: config.MAX_FEATURE_NAMES,
+          events: {
+            maxPerBatch: config.MAX_EVENTS_PER_BATCH,
+            maxPerUser: config.MAX_EVENTS_PER_USER,
+            maxFutureSkewMs: config.EVENT_MAX_FUTURE_SKEW_MS,
+            maxAgeMs: config.EVENT_MAX_AGE_SECONDS * 1000,
+          },
+        },
+      ),
     );
     host.onShutdown(() => backend.close());
     return () => backend.start();

@@ -4,8 +4,9 @@ import { DomainError, UnavailableError, readFloat32LE } from '@recsys/core';
 import { endianness } from 'node:os';
 import { columnsFromRows, EntityRows, FeatureBackend, FeatureRead, isExpired, mergeContext, ROW_EXPIRED, ROW_UNKNOWN, UserContextRead } from './backend';
 import { DEFAULT_REALTIME, IngestResult, InteractionEvent, RealtimeOptions } from './realtime';
-import { ingestRedis, readRealtimeRedis, RedisLike } from './redis-realtime';
+import { PartialIngestError, ingestRedis, readRealtimeRedis, RedisLike } from './redis-realtime';
 import { ENTITY_HEADER_BYTES, RedisKeys, bucketOf, decodeEntity } from './redis-keys';
+import { masterNodes } from './redis-client';
 import { TtlCache } from './item-cache';
 import { FeatureRegistry, NO_TTL, ResolvedFeature, ViewName, ViewTtls } from './registry';
 
@@ -20,15 +21,30 @@ export interface SnapshotMeta {
   buckets: number;
   /** Per-view TTL in seconds (0 = never expires). */
   ttl_seconds?: ViewTtls;
+  /** True when every bucket of each view has its marker key (see redis-keys.ts); older snapshots have none. */
+  markers?: boolean;
+  /** Unix ms the load completed. */
+  materialized_at?: number;
   /** The artifact manifest's `serving.recent_items`, when it has one. */
   serving_recent_items?: number;
 }
+
+/** Keys of one MGET at most (a larger read is split, pipelined in the same round trip). */
+const MAX_KEYS_PER_MGET = 1000;
+
+/** Thrown by a read when the live snapshot is no longer in Redis. */
+export class SnapshotLostError extends UnavailableError {}
 
 /** Options of the Redis backend. */
 export interface RedisBackendOptions {
   realtime?: RealtimeOptions;
   /** In-process cache of item entities (null = not in Redis); off when absent. */
   itemCache?: TtlCache<DecodedEntity | null>;
+  /**
+   * Told when the snapshot is lost (pointer or marker gone, Redis evicted keys) and when a
+   * complete one is back: the store reports NOT_SERVING meanwhile.
+   */
+  onServing?: (serving: boolean, why: string) => void;
 }
 
 /** An entity as decoded from Redis. */
@@ -38,6 +54,8 @@ interface Live {
   version: string;
   registry: FeatureRegistry;
   buckets: number;
+  markers: boolean;
+  materializedAt: number;
   servingRecentItems?: number;
 }
 
@@ -56,6 +74,11 @@ export class RedisBackend implements FeatureBackend {
 
   private readonly rtOpts: RealtimeOptions;
   private readonly itemCache: TtlCache<DecodedEntity | null> | undefined;
+  private readonly onServing: (serving: boolean, why: string) => void;
+  /** Why the live snapshot cannot be trusted now (undefined = it can). */
+  private lost: string | undefined;
+  /** Redis's evicted_keys when the live snapshot was taken up (per version + load time). */
+  private evictedBaseline: { key: string; evicted: number } | undefined;
 
   constructor(
     private readonly redis: RedisLike,
@@ -64,24 +87,77 @@ export class RedisBackend implements FeatureBackend {
   ) {
     this.rtOpts = opts.realtime ?? DEFAULT_REALTIME;
     this.itemCache = opts.itemCache;
+    this.onServing = opts.onServing ?? (() => {});
   }
 
-  /** Reads the pointer and the snapshot's metadata; throws if nothing was materialized. True when the version changed. */
+  private markLost(why: string): void {
+    if (this.lost === undefined) this.onServing(false, why);
+    this.lost = why;
+  }
+
+  /**
+   * Reads the pointer and the snapshot's metadata, and checks that the snapshot is still
+   * whole (its marker key there, no keys evicted by Redis since it was loaded); throws if
+   * nothing was materialized or the snapshot is gone. True when the version changed.
+   */
   async refresh(): Promise<boolean> {
+    try {
+      const changed = await this.refreshOnce();
+      if (this.lost !== undefined) {
+        this.lost = undefined;
+        this.onServing(true, `snapshot ${this.live?.version} is complete again`);
+      }
+      return changed;
+    } catch (err) {
+      if (err instanceof SnapshotLostError && this.live) this.markLost(err.message);
+      throw err;
+    }
+  }
+
+  private async refreshOnce(): Promise<boolean> {
     const version = await this.redis.get(this.keys.current());
-    if (!version) throw new Error(`no snapshot materialized in Redis: key ${this.keys.current()} is missing (run npm run materialize)`);
-    if (this.live?.version === version) return false;
+    if (!version) {
+      throw new SnapshotLostError(`no snapshot materialized in Redis: key ${this.keys.current()} is missing (Redis restarted empty or evicted it; run npm run materialize)`);
+    }
     const raw = await this.redis.get(this.keys.meta(version));
-    if (!raw) throw new Error(`snapshot ${version} has no metadata key ${this.keys.meta(version)}`);
+    if (!raw) throw new SnapshotLostError(`snapshot ${version} has no metadata key ${this.keys.meta(version)} (deleted or evicted; run npm run materialize)`);
     const meta = JSON.parse(raw) as SnapshotMeta;
     if (!meta.complete) throw new Error(`snapshot ${version} is marked incomplete`);
-    this.live = {
-      version,
-      registry: new FeatureRegistry(meta.feature_views, meta.ttl_seconds ?? NO_TTL, version),
-      buckets: meta.buckets,
-      ...(meta.serving_recent_items === undefined ? {} : { servingRecentItems: meta.serving_recent_items }),
-    };
-    return true;
+    if (meta.markers && !(await this.redis.exists(this.keys.marker(version, 'item', 0)))) {
+      throw new SnapshotLostError(`snapshot ${version} is incomplete in Redis: marker ${this.keys.marker(version, 'item', 0)} is missing (keys evicted?)`);
+    }
+    await this.checkEvictions(`${version}@${meta.materialized_at ?? 0}`);
+    const changed = this.live?.version !== version || this.live.materializedAt !== (meta.materialized_at ?? 0);
+    if (changed) {
+      this.live = {
+        version,
+        registry: new FeatureRegistry(meta.feature_views, meta.ttl_seconds ?? NO_TTL, version),
+        buckets: meta.buckets,
+        markers: meta.markers === true,
+        materializedAt: meta.materialized_at ?? 0,
+        ...(meta.serving_recent_items === undefined ? {} : { servingRecentItems: meta.serving_recent_items }),
+      };
+    }
+    return this.live?.version !== undefined && changed;
+  }
+
+  /**
+   * Redis's `evicted_keys` (summed over the masters) must not grow while a snapshot is
+   * live: with an evicting maxmemory-policy any key, entity or pointer, may be gone. The
+   * deployment must run `noeviction` (README, deploy/); this catches one that does not.
+   */
+  private async checkEvictions(snapshotKey: string): Promise<void> {
+    let evicted = 0;
+    for (const node of masterNodes(this.redis)) {
+      const info = await node.info('stats');
+      evicted += Number(/evicted_keys:(\d+)/.exec(info)?.[1] ?? 0);
+    }
+    if (this.evictedBaseline?.key !== snapshotKey) this.evictedBaseline = { key: snapshotKey, evicted };
+    else if (evicted > this.evictedBaseline.evicted) {
+      throw new SnapshotLostError(
+        `Redis evicted ${evicted - this.evictedBaseline.evicted} keys since snapshot ${snapshotKey.split('@')[0]} was loaded: it may be incomplete; set maxmemory-policy noeviction and run npm run materialize`,
+      );
+    }
   }
 
   /** Re-reads the pointer every `ms`; failures keep the last good version. */
@@ -144,11 +220,23 @@ export class RedisBackend implements FeatureBackend {
       if (list) list.push(i);
       else byBucket.set(b, [i]);
     }
+    // No command over MAX_KEYS_PER_MGET keys: each stays short for Redis (still one round trip, pipelined).
+    const groups: [number, number[]][] = [];
+    for (const [b, list] of byBucket) for (let k = 0; k < list.length; k += MAX_KEYS_PER_MGET) groups.push([b, list.length <= MAX_KEYS_PER_MGET ? list : list.slice(k, k + MAX_KEYS_PER_MGET)]);
+    if (this.lost !== undefined) throw new SnapshotLostError(`feature store: ${this.lost}`);
     const expectBytes = ENTITY_HEADER_BYTES + width * 4;
     await Promise.all(
-      [...byBucket.values()].map(async (list) => {
+      groups.map(async ([bucket, list]) => {
         const keys = this.keys.entities(live.version, view, list.length === n ? ids : list.map((r) => ids[r] as string), live.buckets);
-        const values = await this.redis.mgetBuffer(...keys);
+        // The bucket's marker rides in the same MGET (same slot): no extra round trip.
+        const marker = live.markers ? this.keys.marker(live.version, view, bucket) : undefined;
+        const values = marker ? await this.redis.mgetBuffer(marker, ...keys) : await this.redis.mgetBuffer(...keys);
+        if (marker && !values.shift()) {
+          const why = `snapshot ${live.version} is gone from Redis (marker ${marker} missing: Redis restarted empty or keys were evicted); run npm run materialize`;
+          if (this.lost === undefined) void this.refresh().catch(() => {});
+          this.markLost(why);
+          throw new SnapshotLostError(`feature store: ${why}`);
+        }
         for (let j = 0; j < list.length; j++) {
           const r = list[j] as number;
           const buf = values[j];
@@ -204,6 +292,10 @@ async function unavailableOnRedisError<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof DomainError) throw err;
-    throw new UnavailableError(`feature store: Redis unavailable (${(err as Error).message})`, { cause: err });
+    const message = (err as Error)?.message ?? String(err);
+    if (/^OOM\b/.test(message) || (err instanceof PartialIngestError && err.outOfMemory)) {
+      throw new DomainError('RESOURCE_EXHAUSTED', `feature store: Redis is out of memory (maxmemory reached): ${message}`, { cause: err });
+    }
+    throw new UnavailableError(`feature store: Redis unavailable (${message})`, { cause: err });
   }
 }

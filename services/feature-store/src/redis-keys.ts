@@ -16,6 +16,9 @@ import type { ViewName } from './registry';
  * | `<prefix>:{<version>:user:<b>}:<id>`      | user entity: written-at (uint32 s) + float32 LE values  |
  * | `<prefix>:{<version>:item:<b>}:<id>`      | item entity, same encoding                              |
  * | `<prefix>:{<version>:hist:<b>}:<id>`      | batch history, seen item ids newest first, `\n`-joined  |
+ * | `<prefix>:{<version>:<view>:<b>}#marker`  | the version: read in the same MGET as every batch, so a snapshot gone (Redis restarted empty, keys evicted) is noticed, never served as unknown entities |
+ * | `<prefix>:materialize:lease`              | `<fence>:<run id>` of the materialize run holding the lease (PX expiry, renewed) |
+ * | `<prefix>:materialize:fence`              | fencing counter, INCR per lease taken                   |
  * | `<prefix>:rt:{<user>}:recent`             | list of recent event items, newest first, bounded       |
  * | `<prefix>:rt:{<user>}:seen`               | sorted set item → expiry (unix ms)                      |
  * | `<prefix>:rt:{<user>}:last`               | latest event time (unix ms)                             |
@@ -42,6 +45,19 @@ export class RedisKeys {
   /** SCAN pattern matching every key of one snapshot version. */
   versionPattern(version: string): string {
     return `${globEscape(`${this.prefix}:{${version}`)}*`;
+  }
+
+  /** Marker of one bucket of a view: cannot collide with an entity key (those have `}:` after the tag). */
+  marker(version: string, view: ViewName, bucket: number): string {
+    return `${this.prefix}:{${version}:${view}:${bucket}}#marker`;
+  }
+
+  lease(): string {
+    return `${this.prefix}:materialize:lease`;
+  }
+
+  fence(): string {
+    return `${this.prefix}:materialize:fence`;
   }
 
   entity(version: string, view: ViewName, id: string, buckets: number): string {

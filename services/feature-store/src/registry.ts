@@ -1,5 +1,5 @@
 import type { FeatureDefinition, FeatureViewSpec } from '@recsys/core';
-import { InvalidArgumentError } from '@recsys/core';
+import { InvalidArgumentError, quotePrefix } from '@recsys/core';
 
 export type ViewName = 'user' | 'item';
 
@@ -59,11 +59,11 @@ export class FeatureRegistry {
   /** Resolves requested names (empty = all), throwing INVALID_ARGUMENT naming the bad one. */
   resolve(view: string, names: readonly string[]): { view: ViewName; features: ResolvedFeature[] } {
     const v = this.byView.get(view);
-    if (!v) throw new InvalidArgumentError('feature_view', `unknown view "${view}"; known: ${[...this.byView.keys()].join(', ')}`);
+    if (!v) throw new InvalidArgumentError('feature_view', `unknown view ${quotePrefix(view)}; known: ${[...this.byView.keys()].join(', ')}`);
     if (names.length === 0) return { view: view as ViewName, features: v.all };
     const features = names.map((n, i) => {
       const f = v.byName.get(n);
-      if (!f) throw new InvalidArgumentError(`feature_names[${i}]`, `unknown feature "${n}" in view "${view}"`);
+      if (!f) throw new InvalidArgumentError(`feature_names[${i}]`, `unknown feature ${quotePrefix(n)} in view "${view}"`);
       return f;
     });
     return { view: view as ViewName, features };

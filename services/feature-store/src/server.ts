@@ -1,11 +1,19 @@
-import { DEFAULT_SERVING_CONFIG, InvalidArgumentError, checkId, checkIdList } from '@recsys/core';
+import { DEFAULT_SERVING_CONFIG, InvalidArgumentError, checkId, checkIdList, checkNoDuplicates } from '@recsys/core';
 import type { AsyncHandlers } from '@recsys/grpc-kit';
 import { FeatureBatch, FeatureStoreServiceService, encodeFeatureBatch } from '@recsys/proto';
 import type { FeatureBackend, FeatureRead } from './backend';
-import { validateEvents } from './realtime';
+import { DEFAULT_EVENT_LIMITS, EventLimits, validateEvents } from './realtime';
 
-/** Largest batch a GetOnlineFeatures call may read. */
-const MAX_ENTITIES_PER_READ = 10_000;
+/** Request bounds of the feature store (environment variables in config.ts, the README's limits table). */
+export interface FeatureStoreLimits {
+  /** Entity ids one GetOnlineFeatures call may read. */
+  maxEntitiesPerRead: number;
+  /** feature_names one GetOnlineFeatures call may list (each at most once). */
+  maxFeatureNames: number;
+  events: EventLimits;
+}
+
+export const DEFAULT_FEATURE_STORE_LIMITS: FeatureStoreLimits = { maxEntitiesPerRead: 10_000, maxFeatureNames: 256, events: DEFAULT_EVENT_LIMITS };
 
 /**
  * Converts a backend read to the wire's columnar batch: a repeated float per column, or
@@ -31,10 +39,16 @@ export function featureStoreHandlers(
   backend: () => FeatureBackend,
   defaults: { maxRecentItems: number },
   onDefaults: DefaultsObserver = () => {},
+  limits: FeatureStoreLimits = DEFAULT_FEATURE_STORE_LIMITS,
 ): AsyncHandlers<typeof FeatureStoreServiceService> {
   return {
     async getOnlineFeatures(req) {
-      checkIdList('entity_ids', req.entityIds, MAX_ENTITIES_PER_READ);
+      // Every bound before any work: a read costs entities × features.
+      if (req.featureNames.length > limits.maxFeatureNames) {
+        throw new InvalidArgumentError('feature_names', `at most ${limits.maxFeatureNames} entries allowed, got ${req.featureNames.length}`);
+      }
+      checkNoDuplicates('feature_names', req.featureNames);
+      checkIdList('entity_ids', req.entityIds, limits.maxEntitiesPerRead);
       const b = backend();
       const { view, features } = b.registry().resolve(req.featureView, req.featureNames);
       const read = await b.read(view, req.entityIds, features);
@@ -78,7 +92,7 @@ export function featureStoreHandlers(
       };
     },
     async ingestEvents(req) {
-      const events = validateEvents(req.events, Date.now());
+      const events = validateEvents(req.events, Date.now(), limits.events);
       return backend().ingest(events);
     },
   };

@@ -1,4 +1,4 @@
-import { DEFAULT_REALTIME, MemoryRealtime, countEvents, eventsByUser, validateEvents } from '@recsys/feature-store/realtime';
+import { DEFAULT_EVENT_LIMITS, DEFAULT_REALTIME, MemoryRealtime, countEvents, eventsByUser, mergeRecent, validateEvents } from '@recsys/feature-store/realtime';
 import { countDefaults } from '@recsys/feature-store/server';
 import { columnsFromVectors, isExpired } from '@recsys/feature-store/backend';
 
@@ -24,8 +24,18 @@ describe('validateEvents', () => {
   ])('names the bad field of %p', (over, message) => {
     expect(() => validateEvents([wire(over)], 1)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) }));
   });
-  it('bounds the batch', () => {
-    expect(() => validateEvents(Array.from({ length: 10_001 }, () => wire()), 1)).toThrow(/^events: at most 10000 per batch/);
+  it('bounds the batch and the events per user', () => {
+    expect(() => validateEvents(Array.from({ length: 5001 }, (_, i) => wire({ userId: `u${i}` })), 1)).toThrow(/^events: at most 5000 per batch/);
+    expect(() => validateEvents(Array.from({ length: 501 }, (_, i) => wire({ eventId: `e${i}` })), 1)).toThrow(/^events\[500\]\.user_id: at most 500 events per user per batch/);
+  });
+  it('refuses times too far ahead or too old, naming the event', () => {
+    const now = Date.UTC(2026, 0, 1);
+    expect(() => validateEvents([wire(), wire({ eventTimeUnixMs: now + 60_001 })], now)).toThrow(/^events\[1\]\.event_time_unix_ms: .* more than 60000 ms ahead/);
+    expect(validateEvents([wire({ eventTimeUnixMs: now + 60_000 })], now)).toHaveLength(1);
+    expect(() => validateEvents([wire({ eventTimeUnixMs: now - DEFAULT_EVENT_LIMITS.maxAgeMs - 1 })], now)).toThrow(/^events\[0\]\.event_time_unix_ms: .* older than/);
+  });
+  it('quotes only a prefix of a bad value', () => {
+    expect(() => validateEvents([wire({ eventType: 'X'.repeat(100_000) })], 1)).toThrow(expect.objectContaining({ message: expect.stringMatching(/^.{0,200}$/) }));
   });
 });
 
@@ -57,7 +67,29 @@ describe('eventsByUser and countEvents', () => {
   });
 });
 
+describe('mergeRecent', () => {
+  it('puts the newest first without repeats, keeps the old tail, caps the length', () => {
+    const ev = ['a', 'b', 'a', 'c'].map((itemId) => ({ itemId }));
+    expect(mergeRecent(['x', 'c', 'y'], ev, 10)).toEqual(['c', 'a', 'b', 'x', 'y']);
+    expect(mergeRecent(['x'], ev, 2)).toEqual(['c', 'a']);
+  });
+});
+
 describe('MemoryRealtime', () => {
+  it('evicts the least recently written users beyond the cap and counts them', () => {
+    let evicted = 0;
+    const rt = new MemoryRealtime(DEFAULT_REALTIME, { maxUsers: 3, maxEntries: 1_000_000 }, (n) => (evicted += n));
+    for (const u of ['u1', 'u2', 'u3', 'u1', 'u4']) rt.ingest(validateEvents([wire({ userId: u, eventId: `${u}-${Math.random()}` })], 5), 5);
+    expect(rt.size.users).toBe(3);
+    expect(evicted).toBe(1);
+    expect(rt.read('u2', 5, 10).recent).toEqual([]);
+    expect(rt.read('u1', 5, 10).recent).toEqual(['i1']);
+  });
+  it('caps the seen set, keeping the items seen longest', () => {
+    const rt = new MemoryRealtime({ ...DEFAULT_REALTIME, maxSeen: 2 });
+    rt.ingest(validateEvents([1, 2, 3].map((t) => wire({ eventId: `e${t}`, itemId: `i${t}`, eventTimeUnixMs: t })), 10), 10);
+    expect(rt.read('u1', 10, 10).seen).toEqual(['i2', 'i3']);
+  });
   it('forgets applied event ids after the dedup TTL, so only recent retries are skipped', () => {
     const rt = new MemoryRealtime({ ...DEFAULT_REALTIME, dedupTtlMs: 1000 });
     const e = validateEvents([wire({ eventTimeUnixMs: 1 })], 0);

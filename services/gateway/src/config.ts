@@ -2,7 +2,7 @@ import { address, bool, commonConfig, int, optionalStr, port, ratio, str } from 
 
 /** Environment variables of the gateway. */
 export const gatewayConfig = {
-  ...commonConfig({ grpcPort: 50051, metricsPort: 9091 }),
+  ...commonConfig({ grpcPort: 50051, metricsPort: 9091, callsPerConnection: 64, reflectionScope: 'served' }),
   CANDIDATE_GENERATOR_ADDR: address('127.0.0.1:50052', 'candidate generator address(es): host:port, a comma-separated list, or dns:name:port'),
   FEATURE_STORE_ADDR: address('127.0.0.1:50053', 'feature store address(es)'),
   RANKER_ADDR: address('127.0.0.1:50054', 'ranker address(es)'),

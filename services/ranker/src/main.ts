@@ -32,7 +32,12 @@ void runService({
         })
       : undefined;
     const registers = [metrics.registry];
-    const served = new prom.Counter({ name: 'recsys_ranker_variant_total', help: 'Rank calls scored, by experiment variant.', labelNames: ['variant'], registers });
+    const served = new prom.Counter({
+      name: 'recsys_ranker_variant_total',
+      help: 'Rank calls scored, by experiment variant; assignment="hash" for assigned users, "forced" for RankRequest.variant (shadow scoring, replay).',
+      labelNames: ['variant', 'assignment'],
+      registers,
+    });
     const weights = new prom.Gauge({
       name: 'recsys_experiment_variant_weight',
       help: 'Weight of each variant of the experiment in force, with the model version it serves.',
@@ -53,7 +58,7 @@ void runService({
         () => slot.current(),
         { maxCandidates: config.MAX_CANDIDATES },
         router && ((userId, forced) => router.select(userId, forced)),
-        (variant) => served.inc({ variant }),
+        (variant, forced) => served.inc({ variant, assignment: forced ? 'forced' : 'hash' }),
       ),
     );
     host.onShutdown(async () => {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfigError, InvalidArgumentError } from '@recsys/core';
+import { ConfigError, InvalidArgumentError, quotePrefix } from '@recsys/core';
 import { LIVE_MODEL, assignVariant, parseExperiment, type ExperimentConfig } from './experiment';
 
 /** A model the router can hold: its version and a way to free it. */
@@ -66,12 +66,12 @@ export class ExperimentRouter<M extends RoutableModel> {
   select(userId: string, forced: string): Selection<M> | undefined {
     const exp = this.exp;
     if (!exp) {
-      if (forced !== '') throw new InvalidArgumentError('variant', `no experiment is configured, so there is no variant "${forced}"`);
+      if (forced !== '') throw new InvalidArgumentError('variant', `no experiment is configured, so there is no variant ${quotePrefix(forced)}`);
       const model = this.opts.live();
       return model && { model, variant: '', shadowVariant: '' };
     }
     let v = forced === '' ? assignVariant(exp, userId) : exp.variants.find((x) => x.name === forced);
-    if (!v) throw new InvalidArgumentError('variant', `experiment "${exp.name}" has no variant "${forced}" (it has ${exp.variants.map((x) => x.name).join(', ')})`);
+    if (!v) throw new InvalidArgumentError('variant', `experiment "${exp.name}" has no variant ${quotePrefix(forced)} (it has ${exp.variants.map((x) => x.name).join(', ')})`);
     const model = v.artifacts === LIVE_MODEL ? this.opts.live() : this.pinned.get(v.artifacts);
     if (!model) return undefined;
     const s = exp.shadow;

@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { CallContext, Logger } from '@recsys/grpc-kit';
+import { endRpcSpan, runInContext, startServerSpan, tracer, type CallContext, type Logger } from '@recsys/grpc-kit';
 import { HttpRoute } from './routes';
 import { HTTP_STATUS_OF, statusBody, toRpcFailure, type RpcFailure } from './status';
 import { requestBytes, responseJson } from './transcode';
@@ -241,7 +241,18 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
             // A W3C trace context from the HTTP caller goes on as the gRPC one would (request log's trace id).
             const tp = req.headers.traceparent;
             if (typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp)) metadata.set('traceparent', tp);
-            out = await handler(bytes, { method: `/${route.method.parent.typeName}/${route.method.name}`, deadline, signal: abort.signal, metadata, log });
+            const method = `/${route.method.parent.typeName}/${route.method.name}`;
+            // Tracing on: the call runs in a SERVER span continued from that traceparent, as over gRPC.
+            const t = tracer();
+            const traced = t ? startServerSpan(t, method, metadata) : undefined;
+            const ctx = { method, deadline, signal: abort.signal, metadata, log, span: traced?.span };
+            try {
+              out = await (traced ? runInContext(traced.ctx, () => handler(bytes, ctx)) : handler(bytes, ctx));
+              if (traced) endRpcSpan(traced.span, grpc.status.OK);
+            } catch (err) {
+              if (traced) endRpcSpan(traced.span, toRpcFailure(err).code, (err as Error)?.message);
+              throw err;
+            }
           } finally {
             clearTimeout(timer);
           }

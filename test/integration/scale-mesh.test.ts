@@ -1,0 +1,23 @@
+/**
+ * The short form of `npm run scale:mesh`: two synthetic versions built with the real CLI
+ * and `--index hnsw`, the mesh with RETRIEVAL_INDEX=hnsw, one Recommend through
+ * tools/grpc_probe.py (gRPC's C core), and a hot reload to the second version under
+ * closed-loop load that must not fail a request. The long form runs it at 1,000,000 items.
+ */
+import { runScaleMesh } from '@recsys/bench/scale-mesh';
+
+jest.setTimeout(420_000);
+
+describe('scale:mesh (tiny catalogue)', () => {
+  it('serves Recommend from HNSW retrieval through grpc_probe and hot-reloads a second version without a failed request', async () => {
+    const lines: string[] = [];
+    const r = await runScaleMesh({ items: 3000, users: 300, interactions: 20_000, seconds: 120, log: (l) => lines.push(l) });
+    expect(r.failures).toEqual([]);
+    expect(r.probe_items).toBe(10);
+    expect(r.versions[0]).not.toBe(r.versions[1]);
+    expect(r.switch_s).toBeGreaterThanOrEqual(0);
+    expect(r.requests).toBeGreaterThan(20);
+    expect(lines.join('\n')).toContain('--index hnsw');
+    expect(r.candidate_generator_rss_mb.peak).toBeGreaterThanOrEqual(r.candidate_generator_rss_mb.before);
+  });
+});
