@@ -9,7 +9,8 @@
  *
  * With `--online`, every holdout user is also sent through the running mesh's
  * `GatewayService/Recommend` (k = 10), the two-stage metrics are computed from the answers,
- * and the command fails (exit 1) unless they agree with the offline ones to 4 decimals.
+ * and the command fails (exit 1) unless they agree with the offline ones to 4 decimals and
+ * every user's top-10 list is identical.
  * Offline and online run the same code: `@recsys/core` MergedRetriever (the candidate
  * generator) and assembleRankerInput (the ranker).
  */
@@ -164,7 +165,7 @@ async function main(): Promise<number> {
       two_stage: { 'recall@10': online.metrics['recall@10'], 'ndcg@10': online.metrics['ndcg@10'], 'coverage@10': online.metrics['coverage@10'] },
       agrees,
     };
-    if (!agrees) code = 1;
+    if (!agrees || differing.length > 0) code = 1;
   }
   const file = path.join(a.dir, 'evaluation.json');
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);

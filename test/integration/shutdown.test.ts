@@ -43,7 +43,7 @@ function caller(name: ServiceName, address: string, user: string): { call: () =>
         call: () =>
           callUnary(
             c.rank.bind(c),
-            { userId: user, candidates: { itemIds: ids, scores: ids.map((_, i) => 300 - i), sources: [], sourceScores: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 10, variant: '' },
+            { userId: user, candidates: { itemIds: ids, scores: ids.map((_, i) => 300 - i), sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 10, variant: '' },
             deadline(),
           ),
         close: () => c.close(),

@@ -17,7 +17,7 @@ process.stdin.on('end', async () => {
   const req = JSON.parse(raw);
   const session = await ort.InferenceSession.create(Buffer.from(req.model, 'base64'));
   const feeds = {};
-  for (const f of req.feeds) feeds[f.name] = new ort.Tensor('float32', Float32Array.from(f.data), f.dims);
+  for (const f of req.feeds) feeds[f.name] = new ort.Tensor('float32', Float32Array.from(f.data, (v) => (v === 'NaN' ? NaN : v)), f.dims);
   const out = await session.run(feeds);
   const result = { inputNames: session.inputNames, outputNames: session.outputNames, outputs: {} };
   for (const [name, t] of Object.entries(out)) result.outputs[name] = { dims: t.dims, data: Array.from(t.data) };
@@ -32,9 +32,9 @@ export interface OrtResult {
   outputs: Record<string, { dims: number[]; data: number[] }>;
 }
 
-/** Loads `model` with onnxruntime-node (`InferenceSession.create(buffer)`) and runs it once. */
+/** Loads `model` (NaN inputs are carried as NaN) with onnxruntime-node (`InferenceSession.create(buffer)`) and runs it once. */
 export function runOnnx(model: Uint8Array, feeds: OrtFeed[]): Promise<OrtResult> {
-  const request = JSON.stringify({ model: Buffer.from(model).toString('base64'), feeds: feeds.map((f) => ({ ...f, data: Array.from(f.data) })) });
+  const request = JSON.stringify({ model: Buffer.from(model).toString('base64'), feeds: feeds.map((f) => ({ ...f, data: Array.from(f.data, (v) => (Number.isNaN(v) ? 'NaN' : v)) })) });
   return new Promise((resolve, reject) => {
     const child = execFile(process.execPath, ['-e', SCRIPT, require.resolve('onnxruntime-node')], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`onnxruntime run failed: ${stderr || err.message}`));

@@ -16,6 +16,7 @@
  * | `user_history.json`   | `{"<user id>": ["<item id>", …]}` newest first: the seen items    |
  * | `ranker.onnx`         | the ranking model; metadata_props `recsys.feature_spec` = JSON of the ranker feature spec |
  * | `item_neighbors.bin`  | optional: item → neighbour lists of the covisitation source ({@link encodeItemNeighbors}) |
+ * | `item_timeline.bin`   | optional: every item's interaction days, ascending ({@link encodeItemTimeline}), for the candidate features |
  * | `holdout.json`        | optional, evaluation artifacts: the held-out test items per user and the split fingerprints |
  * | `item_index.<b>.usearch` | optional: the HNSW graph of norm bucket b (usearch), named in `retrieval.index` |
  */
@@ -29,6 +30,28 @@ export interface ArtifactIndexSpec {
   /** One graph file per norm bucket, longest vectors first; each is listed (hashed) in `files`. */
   files: HnswBucket[];
 }
+
+/** Interaction days of every item, ascending (CSR): item i's days are days[ptr[i] … ptr[i+1]−1]. */
+export interface ItemTimeline {
+  ptr: Int32Array;
+  /** Days since 1970-01-01 (float32). */
+  days: Float32Array;
+}
+
+/**
+ * Serving parameters every service reads from the manifest (`serving`), so the mesh serves
+ * with the settings the ranker was trained and evaluated with. Environment variables may
+ * still override them per service.
+ */
+export interface ServingConfig {
+  /** Recent items per user the feature store returns and the candidate features use (1..1000). */
+  recent_items: number;
+  /** Candidates the gateway asks for and the ranker scores (1..1000). */
+  num_candidates: number;
+}
+
+/** Serving parameters of an artifact without a `serving` section. */
+export const DEFAULT_SERVING_CONFIG: Readonly<ServingConfig> = { recent_items: 20, num_candidates: 300 };
 
 /** One feature of a feature view (a named float32 column of an entity type). */
 export interface FeatureDefinition {
@@ -60,7 +83,9 @@ export interface FeatureViewSpec {
  * - `source_score`: the candidate's score from retrieval source `source` (`default` when
  *   that source did not find it);
  * - `dot`: Σ user[u_k] · item[i_k] over the paired feature lists `user` and `item`;
- * - `diff`: (user[`user`] − item[`item`]) · `scale`.
+ * - `diff`: (user[`user`] − item[`item`]) · `scale`;
+ * - `candidate`: the candidate feature `feature` the candidate generator computed
+ *   (candidate-features.ts), `default` when the request carries none.
  */
 export type RankerFeature =
   | { name: string; kind: 'user'; feature: string }
@@ -69,7 +94,8 @@ export type RankerFeature =
   | { name: string; kind: 'retrieval_rank' }
   | { name: string; kind: 'source_score'; source: RetrievalSource; default: number }
   | { name: string; kind: 'dot'; user: string[]; item: string[] }
-  | { name: string; kind: 'diff'; user: string; item: string; scale: number };
+  | { name: string; kind: 'diff'; user: string; item: string; scale: number }
+  | { name: string; kind: 'candidate'; feature: string; default: number };
 
 /** The ranking model's contract. */
 export interface RankerSpec {
@@ -116,6 +142,10 @@ export interface ArtifactManifest {
   history?: 'train' | 'all';
   /** The held-out test items (`holdout.json`) of a `train` artifact. */
   holdout_file?: string;
+  /** Serving parameters; absent in older artifacts ({@link DEFAULT_SERVING_CONFIG}). */
+  serving?: ServingConfig;
+  /** The item timeline of the candidate features (`item_timeline.bin`), when the ranker uses them. */
+  timeline_file?: string;
 }
 
 /** `holdout.json` of an evaluation artifact. */
@@ -145,6 +175,8 @@ export interface LoadedArtifacts {
   userFeatures: Float32Array;
   /** User id → seen item ids, newest first. */
   userHistory: Map<string, string[]>;
+  /** Item interaction days, when the artifact has them and the part was loaded. */
+  itemTimeline?: ItemTimeline;
   /** Covisitation neighbour lists, when the artifact has them and the part was loaded. */
   itemNeighbors?: ItemNeighbors;
   /**

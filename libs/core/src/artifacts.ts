@@ -10,10 +10,11 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import * as path from 'node:path';
-import type { ArtifactManifest, FeatureViewSpec, LoadedArtifacts } from './artifact-types';
+import { DEFAULT_SERVING_CONFIG, type ArtifactManifest, type FeatureViewSpec, type LoadedArtifacts, type ServingConfig } from './artifact-types';
 import { FEATURE_NAME_PATTERN, FeatureSpecError, specsEqual, validateRankerSpec } from './feature-spec';
 import { readFloat32LE } from './little-endian';
 import { readOnnxFeatureSpec } from './onnx-metadata';
+import { decodeItemTimeline } from './candidate-features';
 import { decodeItemNeighbors, parseRetrievalConfig } from './retrieval';
 import { parseHnswParams } from './retrieval-index';
 
@@ -52,6 +53,7 @@ export type ArtifactPart =
   | 'userFeatures'
   | 'userHistory'
   | 'itemNeighbors'
+  | 'itemTimeline'
   | 'ranker';
 
 /** Every {@link ArtifactPart}: what `loadArtifacts(dir)` loads by default. */
@@ -65,6 +67,7 @@ const ALL_ARTIFACT_PARTS: readonly ArtifactPart[] = [
   'userFeatures',
   'userHistory',
   'itemNeighbors',
+  'itemTimeline',
   'ranker',
 ];
 
@@ -241,6 +244,20 @@ function checkManifest(m: unknown, fail: (problem: string) => never): ArtifactMa
     fail(`"holdout_file" ${JSON.stringify(m['holdout_file'])} is not listed in "files"`);
   }
 
+  if (m['serving'] !== undefined) {
+    try {
+      parseServingConfig(m['serving']);
+    } catch (err) {
+      fail(`"serving": ${(err as Error).message}`);
+    }
+  }
+  if ((ranker['features'] as Json[]).some((f) => f['kind'] === 'candidate') && m['timeline_file'] === undefined) {
+    fail('"ranker.features" uses candidate features, which need an item timeline, but "timeline_file" is missing');
+  }
+  if (m['timeline_file'] !== undefined && (typeof m['timeline_file'] !== 'string' || !Object.prototype.hasOwnProperty.call(files, m['timeline_file']))) {
+    fail(`"timeline_file" ${JSON.stringify(m['timeline_file'])} is not listed in "files"`);
+  }
+
   const metrics = m['metrics'];
   if (!isRecord(metrics)) fail('"metrics" must be an object');
   for (const [k, v] of Object.entries(metrics)) if (typeof v !== 'number') fail(`"metrics.${k}" must be a number`);
@@ -409,7 +426,7 @@ export function loadArtifacts(dir: string, parts: Iterable<ArtifactPart> = ALL_A
   for (const p of want) {
     if (!ALL_ARTIFACT_PARTS.includes(p)) throw new RangeError(`loadArtifacts: unknown part ${JSON.stringify(p)}`);
   }
-  if (want.has('itemEmbeddings') || want.has('itemPopularity') || want.has('itemFeatures')) want.add('itemIds');
+  if (want.has('itemEmbeddings') || want.has('itemPopularity') || want.has('itemFeatures') || want.has('itemTimeline') || want.has('itemNeighbors')) want.add('itemIds');
   if (want.has('userEmbeddings') || want.has('userFeatures')) want.add('userIds');
 
   const items = want.has('itemIds') ? readIds(versionDir, manifest, ARTIFACT_FILES.items, 'item_ids') : { ids: [], index: new Map<string, number>() };
@@ -450,6 +467,16 @@ export function loadArtifacts(dir: string, parts: Iterable<ArtifactPart> = ALL_A
       throw new ArtifactError(file, `malformed neighbour lists: ${(err as Error).message}`, { cause: err });
     }
   }
+  const timelineFile = manifest.timeline_file;
+  if (want.has('itemTimeline') && timelineFile !== undefined) {
+    const file = path.join(versionDir, timelineFile);
+    try {
+      loaded.itemTimeline = decodeItemTimeline(readVerifiedFile(versionDir, manifest, timelineFile), items.ids.length);
+    } catch (err) {
+      if (err instanceof ArtifactError) throw err;
+      throw new ArtifactError(file, `malformed item timeline: ${(err as Error).message}`, { cause: err });
+    }
+  }
   if (want.has('ranker')) {
     const file = path.join(versionDir, manifest.ranker.file);
     const model = readVerifiedFile(versionDir, manifest, manifest.ranker.file);
@@ -473,4 +500,26 @@ export function loadArtifacts(dir: string, parts: Iterable<ArtifactPart> = ALL_A
  */
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Checks a `serving` section and returns it typed.
+ *
+ * @throws Error naming the offending field
+ */
+export function parseServingConfig(value: unknown): ServingConfig {
+  if (!isRecord(value)) throw new Error('must be an object');
+  const out: Record<string, number> = {};
+  for (const key of ['recent_items', 'num_candidates'] as const) {
+    const v = value[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1000) throw new Error(`"${key}" must be an integer in 1..1000, got ${JSON.stringify(v)}`);
+    out[key] = v;
+  }
+  for (const key of Object.keys(value)) if (!(key in out)) throw new Error(`unknown field "${key}"`);
+  return out as unknown as ServingConfig;
+}
+
+/** The artifact's serving parameters ({@link DEFAULT_SERVING_CONFIG} for artifacts without a `serving` section). */
+export function servingConfig(manifest: ArtifactManifest): ServingConfig {
+  return manifest.serving ?? { ...DEFAULT_SERVING_CONFIG };
 }

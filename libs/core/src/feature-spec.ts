@@ -5,6 +5,7 @@
  * column is computed.
  */
 import type { FeatureDefinition, FeatureViewSpec, RankerFeature } from './artifact-types';
+import { CANDIDATE_FEATURE_INDEX, CANDIDATE_FEATURES } from './candidate-features';
 import { RETRIEVAL_SOURCES, type RetrievalSource } from './retrieval';
 
 /** Key of the ONNX `metadata_props` entry holding `JSON.stringify(RankerFeature[])`. */
@@ -44,6 +45,12 @@ export interface RankerInput {
   user: ReadonlyMap<string, number>;
   /** Item view feature name → column over the candidates. Must hold every item feature the spec uses. */
   item: ReadonlyMap<string, ArrayLike<number>>;
+  /**
+   * Candidate feature name → column over the candidates (see candidate-features.ts), as the
+   * candidate generator sends them. An absent column takes the spec's `default` (e.g. the
+   * gateway's cached popular list carries none); NaN values too.
+   */
+  candidateFeatures?: ReadonlyMap<string, ArrayLike<number>>;
 }
 
 const KIND_FIELDS: Record<RankerFeature['kind'], readonly string[]> = {
@@ -54,6 +61,7 @@ const KIND_FIELDS: Record<RankerFeature['kind'], readonly string[]> = {
   source_score: ['source', 'default'],
   dot: ['user', 'item'],
   diff: ['user', 'item', 'scale'],
+  candidate: ['feature', 'default'],
 };
 
 function isRecord(x: unknown): x is Record<string, unknown> {
@@ -108,6 +116,12 @@ export function parseRankerSpec(value: unknown): RankerFeature[] {
       case 'source_score':
         if (!RETRIEVAL_SOURCES.includes(f['source'] as RetrievalSource)) {
           throw new FeatureSpecError(`${where}: "source" must be one of ${RETRIEVAL_SOURCES.join(', ')}, got ${JSON.stringify(f['source'])}`, name);
+        }
+        requireFinite('default');
+        break;
+      case 'candidate':
+        if (!CANDIDATE_FEATURE_INDEX.has(f['feature'] as string)) {
+          throw new FeatureSpecError(`${where}: "feature" must be one of ${CANDIDATE_FEATURES.map((c) => c.name).join(', ')}, got ${JSON.stringify(f['feature'])}`, name);
         }
         requireFinite('default');
         break;
@@ -262,6 +276,17 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
         const col = input.sourceScores[f.source];
         if (col !== undefined && col.length !== n) {
           throw new FeatureSpecError(`ranker feature "${f.name}": source "${f.source}" has ${col.length} scores for ${n} candidates`, f.name);
+        }
+        for (let j = 0; j < n; j++) {
+          const v = col === undefined ? NaN : col[j]!;
+          out[j * width + c] = Number.isNaN(v) ? f.default : v;
+        }
+        break;
+      }
+      case 'candidate': {
+        const col = input.candidateFeatures?.get(f.feature);
+        if (col !== undefined && col.length !== n) {
+          throw new FeatureSpecError(`ranker feature "${f.name}": candidate feature "${f.feature}" has ${col.length} values for ${n} candidates`, f.name);
         }
         for (let j = 0; j < n; j++) {
           const v = col === undefined ? NaN : col[j]!;

@@ -4,6 +4,7 @@
  */
 export * from './artifact-types';
 export * from './artifacts';
+export * from './candidate-features';
 export * from './feature-spec';
 export * from './metrics';
 export * from './onnx-metadata';

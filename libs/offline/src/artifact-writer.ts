@@ -11,6 +11,7 @@ import {
   ARTIFACT_FILES,
   CURRENT_FILE,
   encodeItemNeighbors,
+  encodeItemTimeline,
   float32LEBytes,
   loadArtifacts,
   sha256Hex,
@@ -21,12 +22,16 @@ import {
   type FeatureViewSpec,
   type HoldoutFile,
   type ItemNeighbors,
+  type ItemTimeline,
+  type ServingConfig,
   type RankerSpec,
   type RetrievalConfig,
 } from '@recsys/core';
 
 /** File name of the covisitation neighbour lists in an artifact. */
 const NEIGHBORS_FILE = 'item_neighbors.bin';
+/** File name of the item timeline (candidate features) in an artifact. */
+const TIMELINE_FILE = 'item_timeline.bin';
 /** File name of the held-out test items of an evaluation artifact. */
 const HOLDOUT_FILE = 'holdout.json';
 
@@ -60,6 +65,10 @@ export interface ArtifactContent {
   retrieval?: RetrievalConfig;
   /** Covisitation neighbour lists over the item rows. */
   neighbors?: ItemNeighbors;
+  /** Interaction days per item row (needed when the ranker uses candidate features). */
+  timeline?: ItemTimeline;
+  /** Serving parameters recorded in the manifest. */
+  serving?: ServingConfig;
   /** Which history the served parts were built from (see ArtifactManifest.history). */
   history?: 'train' | 'all';
   /** Held-out test items of a `train` artifact. */
@@ -156,6 +165,10 @@ function serializeArtifact(content: ArtifactContent): SerializedArtifact {
     if (content.neighbors.ptr.length !== nItems + 1) throw new RangeError(`artifact ${NEIGHBORS_FILE}: lists for ${content.neighbors.ptr.length - 1} items, expected ${nItems}`);
     files.set(NEIGHBORS_FILE, encodeItemNeighbors(content.neighbors));
   }
+  if (content.timeline) {
+    if (content.timeline.ptr.length !== nItems + 1) throw new RangeError(`artifact ${TIMELINE_FILE}: timeline of ${content.timeline.ptr.length - 1} items, expected ${nItems}`);
+    files.set(TIMELINE_FILE, encodeItemTimeline(content.timeline));
+  }
   if (content.holdout) files.set(HOLDOUT_FILE, jsonBytes(content.holdout));
   if (content.retrievalIndex) {
     if (!content.retrieval) throw new RangeError('artifact: a retrieval index needs the retrieval config');
@@ -191,6 +204,8 @@ function serializeArtifact(content: ArtifactContent): SerializedArtifact {
       : {}),
     ...(content.history ? { history: content.history } : {}),
     ...(content.holdout ? { holdout_file: HOLDOUT_FILE } : {}),
+    ...(content.serving ? { serving: content.serving } : {}),
+    ...(content.timeline ? { timeline_file: TIMELINE_FILE } : {}),
   };
   files.set(ARTIFACT_FILES.manifest, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8'));
   return { version, manifest, files };

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import {
   ARTIFACT_FILES,
   ArtifactError,
+  CandidateFeaturizer,
   CURRENT_FILE,
   DEFAULT_HNSW_PARAMS,
   DEFAULT_RETRIEVAL_CONFIG,
@@ -28,13 +29,15 @@ import {
   type IndexChoice,
   type RankerSpec,
   type RetrievalConfig,
+  type ServingConfig,
 } from '@recsys/core';
 import { trainAls, type AlsOptions } from './als';
 import { itemKnn } from './item-knn';
 import { loadMovieLens } from './movielens';
 import { writeArtifact } from './artifact-writer';
 import { indexDataset, partItemSets, selectHistory, splitByUser, splitFingerprint, type Dataset, type History, type IndexedDataset, type SplitPart } from './datasets';
-import { computeFeatures, type ItemAttributes } from './features';
+import { candidateFeatureData, computeFeatures, itemTimeline, type ItemAttributes } from './features';
+import { exportGbdtToOnnx } from './gbdt';
 import { exportMlpToOnnx } from './onnx-export';
 import { alsEmbeddings, defaultRankerFeatures, trainRanker, type RankerTrainOptions } from './ranker-train';
 import { PhaseProgressBar, type ProgressStream } from './progress-bar';
@@ -69,6 +72,12 @@ export interface BuildProgress {
   note?: string;
 }
 
+/**
+ * Serving parameters written into new artifacts: the whole history (up to 1000 items, the
+ * wire limit) for the candidate features, 300 candidates (docs/EVALUATION.md).
+ */
+export const DEFAULT_BUILD_SERVING: Readonly<ServingConfig> = { recent_items: 1000, num_candidates: 300 };
+
 /** Options of {@link buildArtifacts}. */
 export interface BuildOptions {
   /** Which dataset. Default `synthetic`. */
@@ -84,6 +93,8 @@ export interface BuildOptions {
   retrieval?: RetrievalConfig;
   /** Neighbours kept per item in the ItemKNN lists. Default 100. */
   knnK?: number;
+  /** Serving parameters for the manifest (default {@link DEFAULT_BUILD_SERVING}). */
+  serving?: Partial<ServingConfig>;
   /** Seed of the dataset generator and of every training step. Default 42. */
   seed?: number;
   /** Artifact root; the version directory is created inside and `CURRENT` updated. */
@@ -177,9 +188,19 @@ const MOVIELENS_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alph
 
 /**
  * Ranker settings used for MovieLens, chosen by NDCG@10 of held-out validation users
- * (a small grid over negatives per user, hidden layers and epochs; see README, Quality).
+ * (GBDT objective, learning rate, depth/regularisation and early-stopping patience on
+ * seeds 42 and 1; the MLP settings from an earlier grid; see README, Quality).
  */
-const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { negativesPerUser: 100, mlp: { hidden: [32], epochs: 20 }, refit: true };
+const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = {
+  negativesPerUser: 100,
+  model: 'gbdt',
+  gbdt: { objective: 'pairwise', learningRate: 0.05, trees: 300, evalEvery: 10, patience: 10 },
+  mlp: { hidden: [32], epochs: 20 },
+  refit: true,
+};
+
+/** Ranker settings used for the synthetic dataset: fewer trees, so `npm start`'s first build stays quick. */
+const SYNTHETIC_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { gbdt: { trees: 60, maxDepth: 5 } };
 
 function loadDataset(name: DatasetName, seed: number, options: BuildOptions): Dataset {
   switch (name) {
@@ -250,11 +271,12 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
   const timings: Partial<Record<BuildPhase, number>> = {};
   const peakRss: Partial<Record<BuildPhase, number>> = {};
   const started = Date.now();
-  const phase = async <T>(name: BuildPhase, run: () => T): Promise<T> => {
+  const phase = async <T>(name: BuildPhase, run: () => T | Promise<T>): Promise<T> => {
     report({ phase: name, fraction: 0 });
     await tick();
     const t0 = Date.now();
-    const result = run();
+    // Awaited, so an asynchronous phase (the ranker's retrieval) is timed to its end.
+    const result = await run();
     timings[name] = Date.now() - t0;
     peakRss[name] = process.resourceUsage().maxRSS * 1024;
     report({ phase: name, fraction: 1 });
@@ -263,6 +285,7 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
   const baseAls = datasetName === 'movielens' ? MOVIELENS_ALS_OPTIONS : SYNTHETIC_ALS_OPTIONS;
   const retrievalConfig = options.retrieval ?? DEFAULT_RETRIEVAL_CONFIG;
   const historyKind = options.history ?? 'train';
+  const serving: ServingConfig = { ...DEFAULT_BUILD_SERVING, ...options.serving };
   const knnK = options.knnK ?? 100;
   /** ALS (70% of the phase) then ItemKNN (30%) on one history. */
   const retrievalModels = (name: BuildPhase, history: History) => {
@@ -297,26 +320,42 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
     const f = split.fingerprints;
     report({ phase: 'split', fraction: 1, note: `fit ${f['fit']!.count} ${f['fit']!.md5}, val ${f['val']!.count} ${f['val']!.md5}, test ${f['test']!.count} ${f['test']!.md5}` });
   }
-  const spec = defaultRankerFeatures(ix.genres.length);
+  const spec = defaultRankerFeatures(ix.genres.length, true);
 
   const fitModels = await phase('retrieval-fit', () => retrievalModels('retrieval-fit', split.fit));
-  const ranker = await phase('ranker', () =>
-    trainRanker(
-      { history: split.fit, snapshot: computeFeatures(split.fit, attrs), models: fitModels, targets: split.val, spec },
-      { ...(datasetName === 'movielens' ? MOVIELENS_RANKER_OPTIONS : {}), ...options.ranker, seed, onProgress: (fraction, note) => report({ phase: 'ranker', fraction, note }) },
-    ),
-  );
+  const ranker = await phase('ranker', () => {
+    const fitSnapshot = computeFeatures(split.fit, attrs);
+    return trainRanker(
+      {
+        history: split.fit,
+        snapshot: fitSnapshot,
+        models: fitModels,
+        targets: split.val,
+        spec,
+        candidateFeatures: new CandidateFeaturizer(candidateFeatureData(split.fit, attrs, fitSnapshot, fitModels)),
+        recentItems: serving.recent_items,
+      },
+      { ...(datasetName === 'movielens' ? MOVIELENS_RANKER_OPTIONS : SYNTHETIC_RANKER_OPTIONS), ...options.ranker, seed, onProgress: (fraction, note) => report({ phase: 'ranker', fraction, note }) },
+    );
+  });
   const metrics: Record<string, number> = { ...ranker.metrics };
   const served = await phase('retrieval-serve', () => retrievalModels('retrieval-serve', split.served));
   const snapshot = await phase('features', () => computeFeatures(split.served, attrs));
   const rankerSpec: RankerSpec = { file: 'ranker.onnx', input: 'features', output: 'score', features: spec };
   const model = await phase('export', () =>
-    exportMlpToOnnx(ranker.mlp, {
-      featureSpec: spec,
-      inputName: rankerSpec.input,
-      outputName: rankerSpec.output,
-      docString: `recsys ranker: MLP ${ranker.mlp.layers.map((l) => l.outputs).join('-')} over ${spec.length} features, trained on ${dataset.name} (seed ${seed})`,
-    }),
+    ranker.gbdt !== undefined
+      ? exportGbdtToOnnx(ranker.gbdt, {
+          featureSpec: spec,
+          inputName: rankerSpec.input,
+          outputName: rankerSpec.output,
+          docString: `recsys ranker: ${ranker.gbdt.trees.length} boosted trees over ${spec.length} features, trained on ${dataset.name} (seed ${seed})`,
+        })
+      : exportMlpToOnnx(ranker.mlp!, {
+          featureSpec: spec,
+          inputName: rankerSpec.input,
+          outputName: rankerSpec.output,
+          docString: `recsys ranker: MLP ${ranker.mlp!.layers.map((l) => l.outputs).join('-')} over ${spec.length} features, trained on ${dataset.name} (seed ${seed})`,
+        }),
   );
   const embeddings = served.embeddings;
   const indexChoice = options.index ?? 'auto';
@@ -360,6 +399,8 @@ export async function buildArtifacts(options: BuildOptions): Promise<BuildSummar
         metrics,
         retrieval: retrievalConfig,
         neighbors: served.neighbors,
+        timeline: itemTimeline(split.served),
+        serving,
         history: historyKind,
         ...(holdout ? { holdout } : {}),
         ...(retrievalIndex ? { retrievalIndex } : {}),

@@ -9,7 +9,9 @@
 import * as path from 'node:path';
 import {
   ArtifactError,
+  artifactCandidateFeatures,
   assembleRankerInput,
+  servingConfig,
   DEFAULT_RETRIEVAL_CONFIG,
   MergedRetriever,
   openRetrievalIndex,
@@ -131,6 +133,8 @@ export async function evaluateArtifact(
     config: manifest.retrieval ?? DEFAULT_RETRIEVAL_CONFIG,
   });
   const spec = manifest.ranker.features;
+  const candidateFeatures = spec.some((f) => f.kind === 'candidate') ? artifactCandidateFeatures(a) : undefined;
+  const recentWindow = servingConfig(manifest).recent_items;
   const uw = manifest.feature_views.user.features.length;
   const iw = manifest.feature_views.item.features.length;
   const acc = new Map(EVALUATION_METHODS.map((m) => [m, new MetricAccumulator()]));
@@ -162,7 +166,11 @@ export async function evaluateArtifact(
         for (let j = 0; j < n; j++) col[j] = a.itemFeatures[r.items[j]! * iw + c]!;
         item.set(f.name, col);
       });
-      const x = assembleRankerInput(spec, { n, candidateScores: r.scores, sourceScores: r.sourceScores, user, item });
+      const cf = candidateFeatures?.featurizer.compute(
+        { ...(query.userEmbedding ? { userEmbedding: query.userEmbedding } : {}), recentItems: history.slice(0, recentWindow), exclude: query.exclude, refDay: candidateFeatures.refDay(userRow) },
+        r.items,
+      );
+      const x = assembleRankerInput(spec, { n, candidateScores: r.scores, sourceScores: r.sourceScores, user, item, ...(cf ? { candidateFeatures: cf } : {}) });
       const scores = n === 0 ? [] : await score(x, n, spec.length);
       const ranked = rankPositions(scores).map((j) => r.items[j]!);
       acc.get('two_stage')!.add(ranked, t);

@@ -4,7 +4,7 @@
  * interactions) and the training features (history = fit or train), so the ranker is
  * trained on exactly what it is served.
  */
-import type { FeatureDefinition, FeatureViewSpec } from '@recsys/core';
+import type { CandidateFeatureData, FeatureDefinition, FeatureViewSpec, ItemTimeline } from '@recsys/core';
 import type { History } from './datasets';
 
 /** Seconds per day, the unit of the `*_last_ts_days` features. */
@@ -174,4 +174,35 @@ export function featureColumn(view: FeatureViewSpec, name: string): number {
   const c = view.features.findIndex((f) => f.name === name);
   if (c < 0) throw new Error(`feature view "${view.name}" has no feature "${name}"`);
   return c;
+}
+
+/** Every item's interaction days (days since 1970-01-01, float32), ascending: the artifact's `item_timeline.bin`. */
+export function itemTimeline(history: History): ItemTimeline {
+  const ptr = new Int32Array(history.nItems + 1);
+  for (const i of history.items) ptr[i + 1]!++;
+  for (let i = 0; i < history.nItems; i++) ptr[i + 1]! += ptr[i]!;
+  const days = new Float32Array(history.items.length);
+  const fill = ptr.slice(0, history.nItems);
+  for (let p = 0; p < history.items.length; p++) days[fill[history.items[p]!]!++] = history.ts[p]! / SECONDS_PER_DAY;
+  for (let i = 0; i < history.nItems; i++) days.subarray(ptr[i]!, ptr[i + 1]!).sort();
+  return { ptr, days };
+}
+
+/** The candidate featurizer's inputs over one history (models trained on it, its timeline). */
+export function candidateFeatureData(
+  history: History,
+  attrs: ItemAttributes,
+  snapshot: FeatureSnapshot,
+  models: { embeddings: { dim: number; item: Float32Array }; neighbors?: CandidateFeatureData['neighbors'] },
+): CandidateFeatureData {
+  return {
+    nItems: history.nItems,
+    dim: models.embeddings.dim,
+    itemEmbeddings: models.embeddings.item,
+    itemPopularity: snapshot.itemPopularity,
+    ...(models.neighbors ? { neighbors: models.neighbors } : {}),
+    timeline: itemTimeline(history),
+    itemGenres: Float32Array.from(attrs.itemGenres),
+    nGenres: attrs.genres.length,
+  };
 }

@@ -8,6 +8,7 @@ export * from './artifact-writer';
 export * from './build';
 export * from './datasets';
 export * from './features';
+export * from './gbdt';
 export * from './mlp';
 export * from './onnx-export';
 export * from './progress-bar';

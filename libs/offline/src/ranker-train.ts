@@ -1,17 +1,19 @@
 /**
  * The ranker: candidates from the merged retrieval of `@recsys/core` (ALS, ItemKNN,
  * popularity; the same code the candidate generator runs), model inputs built with the same
- * `assembleRankerInput` the online ranker uses, a small MLP trained on validation labels
+ * `assembleRankerInput` the online ranker uses, gradient-boosted trees (or a small MLP) trained on validation labels
  * (docs/EVALUATION.md "Two-stage", stage A), and the offline metrics of retrieval alone
  * versus retrieval + ranker.
  */
 import {
   assembleRankerInput,
+  CANDIDATE_FEATURES,
   DEFAULT_RETRIEVAL_CONFIG,
   MergedRetriever,
   ndcgAtK,
   recallAtK,
   rocAuc,
+  type CandidateFeaturizer,
   type ItemNeighbors,
   type RankerFeature,
   type RetrievalConfig,
@@ -20,6 +22,7 @@ import {
 import type { AlsModel } from './als';
 import type { History } from './datasets';
 import { genreFeature, type FeatureSnapshot } from './features';
+import { gbdtGainShares, gbdtScore, trainGbdt, type GbdtModel, type GbdtOptions } from './gbdt';
 import {
   applyStandardization,
   fitStandardization,
@@ -37,12 +40,15 @@ import { createRng } from './random';
  * per-source retrieval scores): ALS score, ItemKNN score, fused retrieval score and rank
  * in the merged candidate list, item popularity and mean rating, user activity and mean
  * rating, user–item genre overlap, release year, and days between the user's and the
- * item's latest interactions.
+ * item's latest interactions. With `candidateFeatures`, every feature of
+ * {@link CANDIDATE_FEATURES} follows (ALS score and rank for every candidate, item-to-item
+ * scores over the whole recent history and the newest 1/3/5 items, windowed popularity,
+ * item age, genre overlap with the newest 10 items).
  */
-export function defaultRankerFeatures(nGenres: number): RankerFeature[] {
+export function defaultRankerFeatures(nGenres: number, candidateFeatures = false): RankerFeature[] {
   const genres = Array.from({ length: nGenres }, (_, k) => genreFeature(k));
   return [
-    { name: 'als_score', kind: 'source_score', source: 'embedding', default: 0 },
+    { name: 'als_source_score', kind: 'source_score', source: 'embedding', default: 0 },
     { name: 'covis_score', kind: 'source_score', source: 'covisitation', default: 0 },
     { name: 'retrieval_score', kind: 'retrieval_score' },
     { name: 'retrieval_rank', kind: 'retrieval_rank' },
@@ -53,6 +59,7 @@ export function defaultRankerFeatures(nGenres: number): RankerFeature[] {
     { name: 'genre_overlap', kind: 'dot', user: genres, item: genres },
     { name: 'item_year', kind: 'item', feature: 'item_year' },
     { name: 'item_days_since_last', kind: 'diff', user: 'user_last_ts_days', item: 'item_last_ts_days', scale: 1 },
+    ...(candidateFeatures ? CANDIDATE_FEATURES.map((f): RankerFeature => ({ name: f.name, kind: 'candidate', feature: f.name, default: f.default })) : []),
   ];
 }
 
@@ -139,16 +146,26 @@ export async function retrieveCandidates(models: RetrievalModels, history: Histo
   return out;
 }
 
+/** How a user appears to the ranker: known (its row) or as an unknown, cold-start user. */
+export type RankerUser = { row: number } | { row?: undefined };
+
 /**
  * Model input rows (candidates × spec) for one user's candidates, read from a feature
- * snapshot exactly the way the online ranker reads the feature store.
+ * snapshot exactly the way the online ranker reads the feature store (an unknown user gets
+ * the user view's defaults), with the candidate features the candidate generator would send.
  */
-export function rankerInputFor(spec: readonly RankerFeature[], snapshot: FeatureSnapshot, cands: CandidateList): Float32Array {
+export function rankerInputFor(
+  spec: readonly RankerFeature[],
+  snapshot: FeatureSnapshot,
+  cands: CandidateList,
+  candidateFeatures?: ReadonlyMap<string, ArrayLike<number>>,
+  who: RankerUser = { row: cands.user },
+): Float32Array {
   const { user: userView, item: itemView } = snapshot.views;
   const uw = userView.features.length;
   const iw = itemView.features.length;
   const user = new Map<string, number>();
-  userView.features.forEach((f, c) => user.set(f.name, snapshot.userFeatures[cands.user * uw + c]!));
+  userView.features.forEach((f, c) => user.set(f.name, who.row === undefined ? f.default : snapshot.userFeatures[who.row * uw + c]!));
   const n = cands.items.length;
   const item = new Map<string, Float32Array>();
   itemView.features.forEach((f, c) => {
@@ -156,7 +173,7 @@ export function rankerInputFor(spec: readonly RankerFeature[], snapshot: Feature
     for (let j = 0; j < n; j++) col[j] = snapshot.itemFeatures[cands.items[j]! * iw + c]!;
     item.set(f.name, col);
   });
-  return assembleRankerInput(spec, { n, candidateScores: cands.scores, sourceScores: cands.sourceScores, user, item });
+  return assembleRankerInput(spec, { n, candidateScores: cands.scores, sourceScores: cands.sourceScores, user, item, ...(candidateFeatures ? { candidateFeatures } : {}) });
 }
 
 /** Candidate positions re-ordered by `scores` descending; ties keep the retrieval order. */
@@ -172,11 +189,22 @@ export interface RankerTrainOptions {
   negativesPerUser: number;
   /** Share of the users with validation items held out to measure the ranker. Default 0.2. */
   holdoutFraction: number;
+  /** The model: gradient-boosted trees (default) or the MLP. */
+  model: 'gbdt' | 'mlp';
   /** MLP settings. */
   mlp: Partial<MlpTrainOptions>;
+  /** GBDT settings; trees are early-stopped on the held-out users' NDCG@10. */
+  gbdt: Partial<Omit<GbdtOptions, 'seed' | 'onProgress'>>;
+  /**
+   * Share of the training users also added as cold-start rows: the same targets, ranked as
+   * an unknown user is served (popularity candidates, default user features, no history).
+   * Default 0.2.
+   */
+  coldStartFraction: number;
   /**
    * After measuring on the held-out users, train the returned model again on all users
-   * (same settings); the metrics stay those of the held-out measurement. Default false.
+   * (same settings; GBDT with the early-stopped tree count); the metrics stay those of
+   * the held-out measurement. Default false.
    */
   refit: boolean;
   seed: number;
@@ -189,7 +217,10 @@ const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
   candidates: 300,
   negativesPerUser: 50,
   holdoutFraction: 0.2,
+  model: 'gbdt',
   mlp: {},
+  gbdt: {},
+  coldStartFraction: 0.2,
   refit: false,
   seed: 42,
 };
@@ -197,11 +228,15 @@ const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
 /** A trained ranker and how it did on held-out users. */
 export interface TrainedRanker {
   spec: RankerFeature[];
-  /** Takes raw (unstandardised) features; float32 weights, as exported. */
-  mlp: Mlp;
+  kind: 'gbdt' | 'mlp';
+  /** With `kind` mlp: takes raw (unstandardised) features; float32 weights, as exported. */
+  mlp?: Mlp;
+  /** With `kind` gbdt. */
+  gbdt?: GbdtModel;
   /**
    * `ranker_train_users`, `ranker_train_rows`, `ranker_holdout_users`, `val_auc`,
-   * `val_ndcg_at_10_merged` / `_ranker`, `val_recall_at_10_merged` / `_ranker`.
+   * `val_ndcg_at_10_merged` / `_ranker`, `val_recall_at_10_merged` / `_ranker`,
+   * `ranker_trees` (GBDT), `gain_share_<feature>` (GBDT).
    */
   metrics: Record<string, number>;
 }
@@ -215,73 +250,149 @@ export interface RankerTrainingInput {
   /** Per user, the items to predict (`val`); users with none are not used. */
   targets: ReadonlyArray<ReadonlySet<number>>;
   spec: RankerFeature[];
+  /** Candidate features over `history` (needed when the spec has `candidate` features). */
+  candidateFeatures?: CandidateFeaturizer;
+  /** Recent items the feature store serves (the manifest's `serving.recent_items`). Default 1000. */
+  recentItems?: number;
+}
+
+/** One user's candidates and model input, known or as a cold-start user. */
+interface UserRows {
+  cands: CandidateList;
+  x: Float32Array;
 }
 
 /**
  * Trains the ranker (stage A): for every user with targets, the top-`candidates` merged
  * retrieval items labelled 1 when in the user's targets. Users are split into training users and a
  * held-out share; training keeps users with ≥ 1 positive candidate, all their positives and
- * `negativesPerUser` sampled negatives; the held-out users measure AUC, NDCG@10 and
- * Recall@10 of the ranker against the merged retrieval order.
+ * `negativesPerUser` sampled negatives (plus cold-start rows of a share of them); the
+ * held-out users stop the trees early and measure AUC, NDCG@10 and Recall@10 of the ranker
+ * against the merged retrieval order.
  */
 export async function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): Promise<TrainedRanker> {
   const o: RankerTrainOptions = { ...DEFAULT_RANKER_OPTIONS, ...options };
   const { spec } = input;
   const width = spec.length;
+  if (spec.some((f) => f.kind === 'candidate') && input.candidateFeatures === undefined) {
+    throw new Error('ranker training: the spec uses candidate features, but no candidate featurizer was given');
+  }
   const rng = createRng(o.seed);
   const users = input.targets.flatMap((t, u) => (t.size > 0 ? [u] : []));
   rng.shuffle(users);
   const nHoldout = Math.round(users.length * o.holdoutFraction);
   const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
   const training = users.slice(nHoldout).sort((a, b) => a - b);
+  const window = input.recentItems ?? 1000;
+  const retriever = await retrieverFor(input.models, input.history);
+  const emb = input.models.embeddings;
+  const lastDayCol = input.snapshot.views.user.features.findIndex((f) => f.name === 'user_last_ts_days');
+  const uw = input.snapshot.views.user.features.length;
 
-  /** Builds the labelled rows of `userList` and trains an MLP on them (progress from `p0` to `p1`). */
-  const fit = async (userList: number[], p0: number, p1: number): Promise<{ mlp: Mlp; rows: number; users: number }> => {
-    const at = (f: number): number => p0 + (p1 - p0) * f;
-    o.onProgress?.(at(0), 'retrieving candidates');
-    const cands = await retrieveCandidates(input.models, input.history, userList, o.candidates);
+  /** Candidates and model input of user u, as served to a known user or to an unknown one (computed once). */
+  const cache = new Map<string, UserRows>();
+  const rowsOf = async (u: number, cold: boolean): Promise<UserRows> => {
+    const key = `${u}${cold ? 'c' : 'k'}`;
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+    const made = await computeRows(u, cold);
+    cache.set(key, made);
+    return made;
+  };
+  const computeRows = async (u: number, cold: boolean): Promise<UserRows> => {
+    const recent = cold ? [] : recentItems(input.history, u);
+    const userEmbedding = cold ? undefined : emb.user.subarray(u * emb.dim, (u + 1) * emb.dim);
+    const exclude = new Set(recent);
+    const r = await retriever.retrieve({ ...(userEmbedding ? { userEmbedding } : {}), recentItems: recent, exclude, n: o.candidates });
+    const cands: CandidateList = { user: u, items: r.items, scores: r.scores, sourceScores: r.sourceScores };
+    const refDay =
+      lastDayCol < 0 ? NaN : cold ? input.snapshot.views.user.features[lastDayCol]!.default : input.snapshot.userFeatures[u * uw + lastDayCol]!;
+    const cf = input.candidateFeatures?.compute({ ...(userEmbedding ? { userEmbedding } : {}), recentItems: recent.slice(0, window), exclude, refDay }, r.items);
+    return { cands, x: rankerInputFor(spec, input.snapshot, cands, cf, cold ? {} : { row: u }) };
+  };
+
+  /** Labelled rows of `userList` (progress from `p0` to `p1`), grouped per user. */
+  const buildRows = async (userList: number[], p0: number, p1: number) => {
     const rows: number[] = [];
     const labels: number[] = [];
+    const groupPtr: number[] = [0];
     let usersKept = 0;
-    cands.forEach((c, idx) => {
-      const t = input.targets[c.user]!;
+    const cold = new Set(rng.shuffle([...userList]).slice(0, Math.round(userList.length * o.coldStartFraction)));
+    const jobs: Array<[number, boolean]> = userList.flatMap((u): Array<[number, boolean]> => (cold.has(u) ? [[u, false], [u, true]] : [[u, false]]));
+    for (const [idx, [u, isCold]] of jobs.entries()) {
+      const t = input.targets[u]!;
+      const { cands: c, x } = await rowsOf(u, isCold);
       const label = Array.from(c.items, (i) => (t.has(i) ? 1 : 0));
-      if (!label.includes(1)) return;
-      usersKept++;
-      const x = rankerInputFor(spec, input.snapshot, c);
+      if (!label.includes(1)) continue;
+      if (!isCold) usersKept++;
       const negatives = rng.shuffle(label.flatMap((l, j) => (l === 0 ? [j] : [])));
       const keep = new Set([...label.flatMap((l, j) => (l === 1 ? [j] : [])), ...negatives.slice(0, o.negativesPerUser)]);
       for (const j of [...keep].sort((a, b) => a - b)) {
         for (let f = 0; f < width; f++) rows.push(x[j * width + f]!);
         labels.push(label[j]!);
       }
-      if (idx % 200 === 0) o.onProgress?.(at((0.3 * idx) / cands.length), 'building training rows');
+      groupPtr.push(labels.length);
+      if (idx % 100 === 0) o.onProgress?.(p0 + ((p1 - p0) * idx) / jobs.length, 'building training rows');
+    }
+    if (labels.length === 0 || !labels.includes(1)) throw new Error('ranker training: no positive candidates; the dataset is too small');
+    return { x: Float32Array.from(rows), labels, groupPtr: Int32Array.from(groupPtr), users: usersKept };
+  };
+
+  o.onProgress?.(0, 'candidates of held-out users');
+  const held: Array<{ u: number } & UserRows> = [];
+  for (const u of holdout) held.push({ u, ...(await rowsOf(u, false)) });
+  const heldX = new Float32Array(held.reduce((a, h) => a + h.x.length, 0));
+  const heldPtr: number[] = [0];
+  for (const h of held) {
+    heldX.set(h.x, heldPtr[heldPtr.length - 1]! * width);
+    heldPtr.push(heldPtr[heldPtr.length - 1]! + h.cands.items.length);
+  }
+  const heldNdcg = (pred: ArrayLike<number>): number => {
+    let sum = 0;
+    held.forEach((h, k) => {
+      const part = Array.from({ length: h.cands.items.length }, (_, j) => pred[heldPtr[k]! + j]!);
+      sum += ndcgAtK(rerank(part).map((j) => h.cands.items[j]!), input.targets[h.u]!, 10);
     });
-    const n = labels.length;
-    if (n === 0 || !labels.includes(1)) throw new Error('ranker training: no positive candidates; the dataset is too small');
-    const standardization = fitStandardization(rows, n, width);
-    const xs = applyStandardization(rows, n, standardization);
-    const trained = trainBinaryMlp(xs, labels, width, {
+    return sum / Math.max(1, held.length);
+  };
+
+  /** Trains one model on `userList`; GBDT early-stops on the held-out users unless `trees` is fixed. */
+  const fit = async (userList: number[], p0: number, p1: number, trees?: number) => {
+    const data = await buildRows(userList, p0, p0 + 0.3 * (p1 - p0));
+    const at = (f: number): number => p0 + (p1 - p0) * (0.3 + 0.7 * f);
+    const n = data.labels.length;
+    if (o.model === 'gbdt') {
+      const gbdt = trainGbdt(
+        { x: data.x, rows: n, features: width, labels: data.labels, groupPtr: data.groupPtr },
+        { ...o.gbdt, ...(trees === undefined ? {} : { trees }), seed: o.seed, onProgress: (t, max, note) => o.onProgress?.(at(t / max), note) },
+        trees === undefined && held.length > 0 ? { x: heldX, rows: heldPtr[heldPtr.length - 1]!, metric: heldNdcg } : undefined,
+      );
+      return { kind: 'gbdt' as const, gbdt, rows: n, users: data.users };
+    }
+    const xs0 = Array.from(data.x);
+    const standardization = fitStandardization(xs0, n, width);
+    const xs = applyStandardization(xs0, n, standardization);
+    const trained = trainBinaryMlp(xs, data.labels, width, {
       seed: o.seed,
       ...o.mlp,
-      onEpoch: (epoch, epochs, loss) => o.onProgress?.(at(0.3 + (0.7 * epoch) / epochs), `epoch ${epoch}/${epochs} log-loss ${loss.toFixed(4)}`),
+      onEpoch: (epoch, epochs, loss) => o.onProgress?.(at(epoch / epochs), `epoch ${epoch}/${epochs} log-loss ${loss.toFixed(4)}`),
     });
-    return { mlp: toFloat32(foldStandardization(trained, standardization)), rows: n, users: usersKept };
+    return { kind: 'mlp' as const, mlp: toFloat32(foldStandardization(trained, standardization)), rows: n, users: data.users };
   };
-  const refit = o.refit && holdout.length > 0;
-  const first = await fit(training, 0, refit ? 0.45 : 0.9);
-  const { mlp } = first;
-  const n = first.rows;
-  const usersKept = first.users;
+  const scoreRows = (m: Awaited<ReturnType<typeof fit>>, x: Float32Array, rows: number): ArrayLike<number> =>
+    m.kind === 'gbdt' ? gbdtScore(m.gbdt, x, rows) : mlpForward(m.mlp, x, rows);
 
-  o.onProgress?.(refit ? 0.47 : 0.9, 'validating on held-out users');
-  const holdoutCands = await retrieveCandidates(input.models, input.history, holdout, o.candidates);
+  const refit = o.refit && holdout.length > 0;
+  const first = await fit(training, 0.02, refit ? 0.5 : 0.95);
+
+  o.onProgress?.(refit ? 0.5 : 0.95, 'validating on held-out users');
   const allScores: number[] = [];
   const allLabels: number[] = [];
   const sums = { ndcgAls: 0, ndcgRanker: 0, recallAls: 0, recallRanker: 0 };
-  for (const c of holdoutCands) {
+  for (const h of held) {
+    const c = h.cands;
     const t = input.targets[c.user]!;
-    const pred = mlpForward(mlp, rankerInputFor(spec, input.snapshot, c), c.items.length);
+    const pred = scoreRows(first, h.x, c.items.length);
     const ranked = rerank(pred).map((j) => c.items[j]!);
     sums.ndcgAls += ndcgAtK(c.items, t, 10);
     sums.ndcgRanker += ndcgAtK(ranked, t, 10);
@@ -292,26 +403,30 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
       allLabels.push(t.has(i) ? 1 : 0);
     });
   }
-  const h = Math.max(1, holdoutCands.length);
+  const hn = Math.max(1, held.length);
   const metrics: Record<string, number> = {
-    ranker_train_users: usersKept,
-    ranker_train_rows: n,
-    ranker_holdout_users: holdoutCands.length,
+    ranker_train_users: first.users,
+    ranker_train_rows: first.rows,
+    ranker_holdout_users: held.length,
     val_auc: rocAuc(allScores, allLabels),
-    val_ndcg_at_10_merged: sums.ndcgAls / h,
-    val_ndcg_at_10_ranker: sums.ndcgRanker / h,
-    val_recall_at_10_merged: sums.recallAls / h,
-    val_recall_at_10_ranker: sums.recallRanker / h,
+    val_ndcg_at_10_merged: sums.ndcgAls / hn,
+    val_ndcg_at_10_ranker: sums.ndcgRanker / hn,
+    val_recall_at_10_merged: sums.recallAls / hn,
+    val_recall_at_10_ranker: sums.recallRanker / hn,
   };
+  let final = first;
   if (refit) {
     // Settings and metrics come from the held-out users; the served model then learns from all of them.
-    const all = await fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.95);
-    metrics['ranker_refit_users'] = all.users;
-    metrics['ranker_refit_rows'] = all.rows;
-    o.onProgress?.(1, `held-out AUC ${metrics['val_auc']!.toFixed(3)}; refit on all ${all.users} users`);
-    return { spec, mlp: all.mlp, metrics };
+    final = await fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.98, first.kind === 'gbdt' ? Math.max(1, first.gbdt.trees.length) : undefined);
+    metrics['ranker_refit_users'] = final.users;
+    metrics['ranker_refit_rows'] = final.rows;
   }
-  o.onProgress?.(1, `held-out AUC ${metrics['val_auc']!.toFixed(3)}`);
-  return { spec, mlp, metrics };
+  await retriever.release();
+  if (final.kind === 'gbdt') {
+    metrics['ranker_trees'] = final.gbdt.trees.length;
+    const shares = gbdtGainShares(final.gbdt);
+    spec.forEach((f, c) => (metrics[`gain_share_${f.name}`] = shares[c]!));
+  }
+  o.onProgress?.(1, `held-out NDCG@10 ${metrics['val_ndcg_at_10_ranker']!.toFixed(4)} (retrieval order ${metrics['val_ndcg_at_10_merged']!.toFixed(4)})${refit ? `; refit on all ${final.users} users` : ''}`);
+  return final.kind === 'gbdt' ? { spec, kind: 'gbdt', gbdt: final.gbdt, metrics } : { spec, kind: 'mlp', mlp: final.mlp, metrics };
 }
-

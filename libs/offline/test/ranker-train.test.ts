@@ -14,7 +14,10 @@ import {
   trainAls,
   itemKnn,
   trainRanker,
+  candidateFeatureData,
+  gbdtScore,
 } from '@recsys/offline';
+import { CandidateFeaturizer } from '@recsys/core';
 
 function stageA() {
   const ix = indexDataset(generateSynthetic({ users: 250, items: 400, interactions: 7000, seed: 12 }));
@@ -62,7 +65,7 @@ describe('ranker training pieces', () => {
     expect(x[4 * width + col('user_activity')]).toBe(a.snapshot.userFeatures[3 * uw]);
     expect(x[4 * width + col('retrieval_rank')]).toBe(5);
     const als = c!.sourceScores.embedding![4]!;
-    expect(x[4 * width + col('als_score')]).toBe(Number.isNaN(als) ? 0 : als);
+    expect(x[4 * width + col('als_source_score')]).toBe(Number.isNaN(als) ? 0 : als);
     expect(x[4 * width + col('retrieval_score')]).toBe(c!.scores[4]);
     expect(x).toHaveLength(20 * width);
   });
@@ -74,24 +77,68 @@ describe('ranker training pieces', () => {
   it('trains a ranker that beats chance on held-out users, deterministically', async () => {
     const spec = defaultRankerFeatures(18);
     const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
-    const options = { candidates: 100, mlp: { epochs: 3 } };
+    const options = { candidates: 100, model: 'mlp' as const, mlp: { epochs: 3 } };
     const r1 = await trainRanker(input, options);
     expect(r1.metrics['ranker_holdout_users']).toBeGreaterThan(20);
     expect(r1.metrics['val_auc']).toBeGreaterThan(0.6);
-    expect(r1.mlp.layers[0]!.weight).toBeInstanceOf(Float32Array);
+    expect(r1.mlp!.layers[0]!.weight).toBeInstanceOf(Float32Array);
     const r2 = await trainRanker(input, options);
-    expect(Array.from(r2.mlp.layers[0]!.weight)).toEqual(Array.from(r1.mlp.layers[0]!.weight));
+    expect(Array.from(r2.mlp!.layers[0]!.weight)).toEqual(Array.from(r1.mlp!.layers[0]!.weight));
   }, 60_000);
 
   it('refit trains the served model on all users, keeping the held-out metrics', async () => {
     const spec = defaultRankerFeatures(18);
     const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
-    const options = { candidates: 100, mlp: { epochs: 3 } };
+    const options = { candidates: 100, model: 'mlp' as const, mlp: { epochs: 3 } };
     const plain = await trainRanker(input, options);
     const refit = await trainRanker(input, { ...options, refit: true });
     expect(refit.metrics['val_auc']).toBe(plain.metrics['val_auc']);
     expect(refit.metrics['ranker_refit_users']).toBeGreaterThan(plain.metrics['ranker_train_users']!);
     expect(refit.metrics['ranker_refit_rows']).toBeGreaterThan(plain.metrics['ranker_train_rows']!);
-    expect(Array.from(refit.mlp.layers[0]!.weight)).not.toEqual(Array.from(plain.mlp.layers[0]!.weight));
+    expect(Array.from(refit.mlp!.layers[0]!.weight)).not.toEqual(Array.from(plain.mlp!.layers[0]!.weight));
   }, 60_000);
+
+  it('candidate features enter the model rows as the candidate generator computes them', async () => {
+    const spec = defaultRankerFeatures(18, true);
+    const featurizer = new CandidateFeaturizer(candidateFeatureData(a.fit, { genres: a.ix.genres, itemGenres: a.ix.itemGenres, itemYear: a.ix.itemYear }, a.snapshot, a.models));
+    const [c] = await retrieveCandidates(a.models, a.fit, [3], 20);
+    const emb = a.models.embeddings;
+    const cf = featurizer.compute({ userEmbedding: emb.user.subarray(3 * emb.dim, 4 * emb.dim), recentItems: [], exclude: new Set(), refDay: 0 }, c!.items);
+    const x = rankerInputFor(spec, a.snapshot, c!, cf);
+    const width = spec.length;
+    const col = (name: string): number => spec.findIndex((f) => f.name === name);
+    for (let j = 0; j < 20; j++) {
+      expect(x[j * width + col('als_score')]).toBe(cf.get('als_score')![j]);
+      expect(x[j * width + col('als_rank')]).toBe(cf.get('als_rank')![j]);
+    }
+    // Without the features (e.g. a cached fallback list) the spec defaults are used.
+    const bare = rankerInputFor(spec, a.snapshot, c!);
+    expect(bare[width + col('als_rank')]).toBe(100_000);
+  });
+
+  it('GBDT: early-stopped trees on held-out users; cold-start rows are added; deterministic', async () => {
+    const spec = defaultRankerFeatures(18, true);
+    const attrs = { genres: a.ix.genres, itemGenres: a.ix.itemGenres, itemYear: a.ix.itemYear };
+    const input = {
+      history: a.fit,
+      snapshot: a.snapshot,
+      models: a.models,
+      targets: a.val,
+      spec,
+      candidateFeatures: new CandidateFeaturizer(candidateFeatureData(a.fit, attrs, a.snapshot, a.models)),
+    };
+    const options = { candidates: 100, gbdt: { trees: 60, maxDepth: 4 } };
+    const r1 = await trainRanker(input, options);
+    expect(r1.kind).toBe('gbdt');
+    expect(r1.metrics['val_auc']).toBeGreaterThan(0.6);
+    expect(r1.metrics['ranker_trees']).toBeLessThanOrEqual(60);
+    const shares = spec.map((f) => r1.metrics[`gain_share_${f.name}`]!);
+    expect(shares.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 6);
+    const noCold = await trainRanker(input, { ...options, coldStartFraction: 0 });
+    expect(r1.metrics['ranker_train_rows']).toBeGreaterThan(noCold.metrics['ranker_train_rows']!);
+    const r2 = await trainRanker(input, options);
+    const probe = Float32Array.from({ length: 5 * spec.length }, (_, k) => (k * 7919) % 13);
+    expect(Array.from(gbdtScore(r2.gbdt!, probe, 5))).toEqual(Array.from(gbdtScore(r1.gbdt!, probe, 5)));
+    await expect(trainRanker({ ...input, candidateFeatures: undefined }, options)).rejects.toThrow(/candidate featurizer/);
+  }, 120_000);
 });

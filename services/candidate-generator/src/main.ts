@@ -2,7 +2,7 @@ import { ArtifactWatcher, loadArtifacts, type IndexChoice } from '@recsys/core';
 import { CandidateGeneratorServiceService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { candidateGeneratorConfig } from './config';
-import { Retriever } from './retrieval';
+import { CANDIDATE_GENERATOR_PARTS, Retriever } from './retrieval';
 import { candidateGeneratorHandlers } from './server';
 
 void runService({
@@ -19,7 +19,7 @@ void runService({
       }),
     );
     const load = async (dir: string): Promise<void> => {
-      const next = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']), {
+      const next = await Retriever.create(loadArtifacts(dir, CANDIDATE_GENERATOR_PARTS), {
         choice: config.RETRIEVAL_INDEX as IndexChoice,
         ...(config.HNSW_EF_SEARCH > 0 ? { efSearch: config.HNSW_EF_SEARCH } : {}),
       });

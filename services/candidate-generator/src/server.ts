@@ -28,7 +28,8 @@ export function candidateGeneratorHandlers(
       validateGenerateCandidates(req, limits);
       const retriever = current();
       if (!retriever) throw new UnavailableError('no artifact loaded');
-      const n = req.numCandidates || limits.defaultNumCandidates;
+      // 0 asks for the default: DEFAULT_NUM_CANDIDATES when set, else the artifact's serving.num_candidates.
+      const n = Math.min(req.numCandidates || limits.defaultNumCandidates || retriever.serving.num_candidates, limits.maxNumCandidates);
       const c = await retriever.retrieve(req.userId, n, new Set(req.excludeItemIds), req.recentItemIds);
       return {
         candidates: {
@@ -36,6 +37,7 @@ export function candidateGeneratorHandlers(
           scores: Array.from(c.scores),
           sources: c.sources.map((s) => WIRE_RETRIEVAL_SOURCE[s]),
           sourceScores: c.sourceScores.map((s) => ({ source: WIRE_RETRIEVAL_SOURCE[s.source], scores: Array.from(s.scores) })),
+          features: c.features.map((f) => ({ name: f.name, values: Array.from(f.values) })),
         },
         userKnown: c.userKnown,
         artifactVersion: retriever.version,

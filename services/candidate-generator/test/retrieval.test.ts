@@ -36,10 +36,12 @@ describe('Retriever (the candidate generator over one artifact version)', () => 
     expect(c.userKnown).toBe(true);
   });
 
-  it('an unknown user gets the popular items with their counts, flagged popularity and unknown', async () => {
+  it('an unknown user gets the popular items, scored on the fused scale (counts kept as source scores), flagged popularity and unknown', async () => {
     const c = await (await Retriever.create(artifacts)).retrieve('nobody', 10, new Set());
     expect(c.itemIds).toEqual(['10', '20', '30']);
-    expect(Array.from(c.scores)).toEqual([5, 3, 1]);
+    // A single list is scored as fusing it alone would: 1 / (rrf_k + rank) with rrf_k = 10.
+    expect(Array.from(c.scores)).toEqual([1 / 11, 1 / 12, 1 / 13].map(Math.fround));
+    expect(scoresOf(c, 'popularity')).toEqual([5, 3, 1]);
     expect(c.sources).toEqual(['popularity', 'popularity', 'popularity']);
     expect(c.userKnown).toBe(false);
   });

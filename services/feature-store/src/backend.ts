@@ -41,6 +41,8 @@ export interface FeatureBackend {
   registry(): FeatureRegistry;
   read(view: ViewName, entityIds: readonly string[], features: readonly ResolvedFeature[]): Promise<FeatureRead>;
   userContext(userId: string, maxRecent: number): Promise<UserContextRead>;
+  /** The snapshot's `serving.recent_items` (artifact manifest), when it records one. */
+  servingRecentItems(): number | undefined;
   /** Applies interaction events to the real-time features; idempotent per event id. */
   ingest(events: readonly InteractionEvent[]): Promise<IngestResult>;
   close(): Promise<void>;

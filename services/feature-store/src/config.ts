@@ -12,7 +12,7 @@ export const featureStoreConfig = {
   REDIS_COMMAND_TIMEOUT_MS: int(500, 'a Redis command that takes longer fails (no hanging reads)', 1, 60_000),
   REDIS_POINTER_REFRESH_MS: int(2000, 'how often the live snapshot version pointer is re-read from Redis', 100, 600_000),
   SNAPSHOT_WAIT_MS: int(0, 'how long to wait NOT_SERVING at start for Redis and a first materialized snapshot (0 = fail at once)', 0, 3_600_000),
-  DEFAULT_MAX_RECENT_ITEMS: int(20, 'recent items returned when a request asks for 0', 1, 1000),
+  DEFAULT_MAX_RECENT_ITEMS: int(0, "recent items returned when a request asks for 0 (0 = the artifact manifest's serving.recent_items, 20 without one)", 0, 1000),
   ITEM_CACHE_MAX_ENTRIES: int(0, 'item entities kept in an in-process cache in front of Redis (0 = no cache)', 0, 10_000_000),
   ITEM_CACHE_TTL_MS: int(5000, 'how long a cached item entity is served before Redis is asked again', 1, 3_600_000),
   REALTIME_MAX_RECENT: int(50, 'recent event items kept per user by IngestEvents', 1, 1000),

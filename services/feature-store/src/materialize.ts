@@ -186,6 +186,7 @@ export async function materialize(redis: RedisLike, keys: RedisKeys, artifacts: 
       ttl_seconds: opts.ttlSeconds ?? NO_TTL,
       markers: true,
       materialized_at: Date.now(),
+      ...(manifest.serving ? { serving_recent_items: manifest.serving.recent_items } : {}),
     } satisfies SnapshotMeta);
 
   const lease = await Lease.take(redis, keys, opts.leaseMs ?? 30_000, opts.leaseWaitMs ?? 60_000, opts.onLeaseWait ?? (() => {}));

@@ -48,6 +48,10 @@ export class MemoryBackend implements FeatureBackend {
     return this.reg;
   }
 
+  servingRecentItems(): number | undefined {
+    return this.artifacts.manifest.serving?.recent_items;
+  }
+
   private vector(view: ViewName, id: string, nowMs: number): EntityValue {
     const a = this.artifacts;
     const width = this.reg.width(view);

@@ -25,6 +25,8 @@ export interface SnapshotMeta {
   markers?: boolean;
   /** Unix ms the load completed. */
   materialized_at?: number;
+  /** The artifact manifest's `serving.recent_items`, when it has one. */
+  serving_recent_items?: number;
 }
 
 /** Keys of one MGET at most (a larger read is split, pipelined in the same round trip). */
@@ -54,6 +56,7 @@ interface Live {
   buckets: number;
   markers: boolean;
   materializedAt: number;
+  servingRecentItems?: number;
 }
 
 /**
@@ -132,6 +135,7 @@ export class RedisBackend implements FeatureBackend {
         buckets: meta.buckets,
         markers: meta.markers === true,
         materializedAt: meta.materialized_at ?? 0,
+        ...(meta.serving_recent_items === undefined ? {} : { servingRecentItems: meta.serving_recent_items }),
       };
     }
     return this.live?.version !== undefined && changed;
@@ -170,6 +174,10 @@ export class RedisBackend implements FeatureBackend {
   version(): string {
     return this.snapshot().version;
   }
+  servingRecentItems(): number | undefined {
+    return this.live?.servingRecentItems;
+  }
+
 
   registry(): FeatureRegistry {
     return this.snapshot().registry;

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, checkId, checkIdList, checkNoDuplicates } from '@recsys/core';
+import { DEFAULT_SERVING_CONFIG, InvalidArgumentError, checkId, checkIdList, checkNoDuplicates } from '@recsys/core';
 import type { AsyncHandlers } from '@recsys/grpc-kit';
 import { FeatureBatch, FeatureStoreServiceService, encodeFeatureBatch } from '@recsys/proto';
 import type { FeatureBackend, FeatureRead } from './backend';
@@ -61,7 +61,8 @@ export function featureStoreHandlers(
         throw new InvalidArgumentError('max_recent_items', `must be between 0 and 1000, got ${req.maxRecentItems}`);
       }
       const b = backend();
-      const ctx = await b.userContext(req.userId, req.maxRecentItems || defaults.maxRecentItems);
+      // 0 asks for the default: DEFAULT_MAX_RECENT_ITEMS when set, else the snapshot's serving.recent_items, else 20.
+      const ctx = await b.userContext(req.userId, req.maxRecentItems || defaults.maxRecentItems || b.servingRecentItems() || DEFAULT_SERVING_CONFIG.recent_items);
       countDefaults(ctx.features, onDefaults);
       return {
         recentItemIds: ctx.recent,

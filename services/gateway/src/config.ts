@@ -9,7 +9,7 @@ export const gatewayConfig = {
   REQUEST_TIMEOUT_MS: int(500, 'deadline budget of a Recommend call whose caller set no deadline', 10, 60_000),
   DEFAULT_K: int(10, 'items returned when a request asks for k = 0', 1, 1000),
   MAX_K: int(100, 'largest k a request may ask for', 1, 1000),
-  NUM_CANDIDATES: int(300, 'candidates retrieved per request and sent to the ranker', 1, 10_000),
+  NUM_CANDIDATES: int(0, "candidates retrieved per request and sent to the ranker (0 = the candidate generator's default: the artifact manifest's serving.num_candidates)", 0, 10_000),
   MAX_EXCLUDE_ITEMS: int(1000, 'largest exclude_item_ids list a request may carry', 0, 100_000),
   POPULAR_REFRESH_MS: int(
     30_000,

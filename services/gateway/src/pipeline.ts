@@ -80,7 +80,7 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
         { deadline: budget.stageDeadline('candidates'), signal },
       ),
     );
-    candidates = res.candidates ?? { itemIds: [], scores: [], sources: [], sourceScores: [] };
+    candidates = res.candidates ?? { itemIds: [], scores: [], sources: [], sourceScores: [], features: [] };
     artifactVersion = res.artifactVersion;
     input.popular?.offer(res);
   } catch (err) {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, UnavailableError, checkFinite, checkId, checkIdList, quotePrefix, type RankerInput } from '@recsys/core';
+import { FEATURE_NAME_PATTERN, InvalidArgumentError, UnavailableError, checkFinite, checkId, checkIdList, quotePrefix, type RankerInput } from '@recsys/core';
 import type { AsyncHandlers } from '@recsys/grpc-kit';
 import { RankRequest, RankerServiceService, decodeFeatureBatch, retrievalSourceName } from '@recsys/proto';
 import { RankerModel, rankOrder } from './model';
@@ -24,6 +24,14 @@ export function toRankerInput(req: RankRequest, maxCandidates: number): RankerIn
     checkFinite(`candidates.source_scores[${i}].scores`, s.scores, true);
     sourceScores[name] = s.scores;
   });
+  const candidateFeatures = new Map<string, ArrayLike<number>>();
+  (c?.features ?? []).forEach((f, i) => {
+    if (!FEATURE_NAME_PATTERN.test(f.name)) throw new InvalidArgumentError(`candidates.features[${i}].name`, `must match [a-z][a-z0-9_]*, got ${JSON.stringify(f.name.slice(0, 64))}`);
+    if (candidateFeatures.has(f.name)) throw new InvalidArgumentError(`candidates.features[${i}].name`, `"${f.name}" appears twice`);
+    if (f.values.length !== n) throw new InvalidArgumentError(`candidates.features[${i}].values`, `has ${f.values.length} entries for ${n} candidates`);
+    checkFinite(`candidates.features[${i}].values`, f.values);
+    candidateFeatures.set(f.name, f.values);
+  });
   const user = new Map<string, number>();
   for (const col of decodeFeatureBatch(req.userFeatures, 'user_features', 1)) {
     checkFinite(`user_features.columns[${JSON.stringify(col.name).slice(0, 64)}].values`, col.values);
@@ -34,7 +42,7 @@ export function toRankerInput(req: RankRequest, maxCandidates: number): RankerIn
     checkFinite(`item_features.columns[${JSON.stringify(col.name).slice(0, 64)}].values`, col.values);
     item.set(col.name, col.values);
   }
-  return { n, candidateScores: c?.scores ?? [], sourceScores, user, item };
+  return { n, candidateScores: c?.scores ?? [], sourceScores, user, item, candidateFeatures };
 }
 
 /** Picks the model of one request (an experiment's router); see router.ts. */

@@ -40,6 +40,7 @@ describe('toRankerInput', () => {
       scores: [2, 1],
       sources: [RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING, RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING],
       sourceScores: [{ source: RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING, scores: [2, 1] }],
+      features: [],
     },
     userFeatures: { featureView: 'user', entityCount: 1, columns: [{ name: 'activity', values: [5], missingIndices: [] }], unknownEntityIndices: [], packedValues: Buffer.alloc(0) },
     itemFeatures: { featureView: 'item', entityCount: 2, columns: [{ name: 'pop', values: [3, 4], missingIndices: [] }], unknownEntityIndices: [], packedValues: Buffer.alloc(0) },
@@ -53,12 +54,28 @@ describe('toRankerInput', () => {
     expect(Array.from(input.sourceScores.embedding ?? [])).toEqual([2, 1]);
   });
 
+  it('passes the candidate features of the candidate generator through by name', () => {
+    const r = base();
+    (r.candidates.features as unknown) = [{ name: 'als_rank', values: [4, 9] }];
+    expect(Array.from(toRankerInput(r, 10).candidateFeatures?.get('als_rank') ?? [])).toEqual([4, 9]);
+  });
+
   it.each([
     [(r: ReturnType<typeof base>) => (r.candidates.scores = [1]), 'candidates.scores'],
     [(r: ReturnType<typeof base>) => (r.itemFeatures.columns[0]!.values = [1]), 'item_features.columns[0].values'],
     [(r: ReturnType<typeof base>) => (r.itemFeatures.entityCount = 3), 'item_features.entity_count'],
     [(r: ReturnType<typeof base>) => (r.userFeatures.entityCount = 2), 'user_features.entity_count'],
     [(r: ReturnType<typeof base>) => (r.topK = -1), 'top_k'],
+    [(r: ReturnType<typeof base>) => (r.candidates.features = [{ name: 'als_rank', values: [1] }] as never), 'candidates.features[0].values'],
+    [(r: ReturnType<typeof base>) => (r.candidates.features = [{ name: 'Bad-Name', values: [1, 2] }] as never), 'candidates.features[0].name'],
+    [
+      (r: ReturnType<typeof base>) =>
+        (r.candidates.features = [
+          { name: 'als_rank', values: [1, 2] },
+          { name: 'als_rank', values: [1, 2] },
+        ] as never),
+      'candidates.features[1].name',
+    ],
   ])('rejects inconsistent requests naming the field (%#)', (mutate, field) => {
     const r = base();
     mutate(r);

@@ -171,6 +171,20 @@ export interface CandidateSet {
   sources: RetrievalSource[];
   /** Per-source scores for every item, one entry per source that contributed. */
   sourceScores: SourceScores[];
+  /**
+   * Candidate features the ranker's model uses (e.g. "als_rank", "i2i_last3"), computed by
+   * the candidate generator from the artifact and the request's recent items; one entry per
+   * feature, values aligned with item_ids. Empty when the artifact's ranker uses none.
+   */
+  features: CandidateFeature[];
+}
+
+/** CandidateFeature is one named per-candidate feature column of a CandidateSet. */
+export interface CandidateFeature {
+  /** Feature name, [a-z][a-z0-9_]*. */
+  name: string;
+  /** One value per candidate, aligned with CandidateSet.item_ids. */
+  values: number[];
 }
 
 /** DegradedStage reports a stage that did not complete normally and the fallback used. */
@@ -579,7 +593,7 @@ export const SourceScores: MessageFns<SourceScores> = {
 };
 
 function createBaseCandidateSet(): CandidateSet {
-  return { itemIds: [], scores: [], sources: [], sourceScores: [] };
+  return { itemIds: [], scores: [], sources: [], sourceScores: [], features: [] };
 }
 
 export const CandidateSet: MessageFns<CandidateSet> = {
@@ -603,6 +617,9 @@ export const CandidateSet: MessageFns<CandidateSet> = {
     }
     for (const v of message.sourceScores) {
       SourceScores.encode(v!, writer.uint32(34).fork()).join();
+    }
+    for (const v of message.features) {
+      CandidateFeature.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -672,6 +689,14 @@ export const CandidateSet: MessageFns<CandidateSet> = {
             message.sourceScores.push(SourceScores.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.features.push(CandidateFeature.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -700,6 +725,9 @@ export const CandidateSet: MessageFns<CandidateSet> = {
         : globalThis.Array.isArray(object?.source_scores)
         ? object.source_scores.map((e: any) => SourceScores.fromJSON(e))
         : [],
+      features: globalThis.Array.isArray(object?.features)
+        ? object.features.map((e: any) => CandidateFeature.fromJSON(e))
+        : [],
     };
   },
 
@@ -717,6 +745,9 @@ export const CandidateSet: MessageFns<CandidateSet> = {
     if (message.sourceScores?.length) {
       obj.sourceScores = message.sourceScores.map((e) => SourceScores.toJSON(e));
     }
+    if (message.features?.length) {
+      obj.features = message.features.map((e) => CandidateFeature.toJSON(e));
+    }
     return obj;
   },
 
@@ -729,6 +760,106 @@ export const CandidateSet: MessageFns<CandidateSet> = {
     message.scores = object.scores?.map((e) => e) || [];
     message.sources = object.sources?.map((e) => e) || [];
     message.sourceScores = object.sourceScores?.map((e) => SourceScores.fromPartial(e)) || [];
+    message.features = object.features?.map((e) => CandidateFeature.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCandidateFeature(): CandidateFeature {
+  return { name: "", values: [] };
+}
+
+export const CandidateFeature: MessageFns<CandidateFeature> = {
+  encode(message: CandidateFeature, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.values.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.values) {
+        writer.float(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CandidateFeature {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCandidateFeature();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 21) {
+              message.values.push(reader.float());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.values.push(reader.float());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CandidateFeature {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: CandidateFeature): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CandidateFeature>): CandidateFeature {
+    return CandidateFeature.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CandidateFeature>): CandidateFeature {
+    const message = createBaseCandidateFeature();
+    message.name = object.name ?? "";
+    message.values = object.values?.map((e) => e) || [];
     return message;
   },
 };
