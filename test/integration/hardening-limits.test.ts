@@ -125,7 +125,8 @@ describe('row 8: seen set', () => {
       await ingest(Array.from({ length: 500 }, (_, i) => ({ userId: 'row8', eventId: `s${b}-${i}`, itemId: `seen-item-${'x'.repeat(100)}-${b * 500 + i}` })));
     }
     const ctx = await context('row8');
-    expect(ctx.realtime?.recentEventItemIds.length).toBe(20); // DEFAULT_MAX_RECENT_ITEMS
+    // REALTIME_MAX_RECENT (50) recent events are kept; the manifest's serving.recent_items (1000) asks for up to that many.
+    expect(ctx.realtime?.recentEventItemIds.length).toBe(50);
     expect(ctx.seenItemIds.length).toBe(5000);
     const res = await mesh.recommend({ userId: 'row8', k: 10 }, 10_000);
     expect(res.degradedStages).toEqual([]);

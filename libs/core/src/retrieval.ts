@@ -12,7 +12,8 @@
  * - `popularity`: interaction count, the only source for cold-start users.
  *
  * The lists are merged by weighted reciprocal-rank fusion, score(j) = Σ_s w_s / (c + rank_s(j)),
- * (a single list keeps its order and gets the fused score it would have with weight 1),
+ * (a single list passes through with its source's own scores, except popularity, whose counts
+ * get the fused score they would have with weight 1),
  * deduplicated, ordered by fused score (ties → lower item index) and cut to `n`. Each
  * candidate keeps every source's own score (NaN where that source did not retrieve it) for
  * the ranker. Rank fusion needs no calibration between the sources' score scales, which
@@ -250,15 +251,17 @@ export class MergedRetriever {
       lists.push({ source: 'popularity', weight: lists.length === 0 ? 1 : config.popularity.weight, items, scores: items.map((i) => this.data.itemPopularity[i]!) });
     }
 
-    // One list needs no fusion, but its merged score is normalised as if fused (weight 1,
-    // w / (c + rank)), so a cold-start user's popularity list carries scores on the fused
-    // scale rather than raw counts; the source's own scores stay in sourceScores.
+    // One list needs no fusion and keeps its source's own scores (the standard bench
+    // workload's retrieval_score is the embedding dot product), except the popularity list:
+    // its raw counts (a cold-start user's only source) would saturate the ranker, so it gets
+    // the fused score it would have with weight 1, w / (c + rank); the counts stay in sourceScores.
     if (lists.length === 1) {
       const l = lists[0]!;
       const count = Math.min(q.n, l.items.length);
+      const fusedScale = l.source === 'popularity';
       return {
         items: Int32Array.from({ length: count }, (_, r) => l.items[r]!),
-        scores: Float32Array.from({ length: count }, (_, r) => 1 / (config.rrf_k + r + 1)),
+        scores: Float32Array.from({ length: count }, (_, r) => (fusedScale ? 1 / (config.rrf_k + r + 1) : l.scores[r]!)),
         primary: Array.from({ length: count }, () => l.source),
         sourceScores: { [l.source]: Float32Array.from({ length: count }, (_, r) => l.scores[r]!) },
       };
