@@ -16,7 +16,7 @@ import { loadArtifacts, resolveArtifactDir, type IndexChoice } from '@recsys/cor
 import { callUnary, createClient, loadConfig, type CallContext } from '@recsys/grpc-kit';
 import { GatewayServiceClient, type FeatureBatch, type RecommendResponse } from '@recsys/proto';
 import { candidateGeneratorConfig } from '@recsys/candidate-generator/config';
-import { Retriever } from '@recsys/candidate-generator/retrieval';
+import { CANDIDATE_GENERATOR_PARTS, Retriever } from '@recsys/candidate-generator/retrieval';
 import { candidateGeneratorHandlers } from '@recsys/candidate-generator/server';
 import { featureStoreConfig } from '@recsys/feature-store/config';
 import { MemoryBackend } from '@recsys/feature-store/memory-backend';
@@ -68,7 +68,7 @@ async function inProcessStages(artifacts: string): Promise<{ stages: Stages; clo
   const fsCfg = loadConfig(featureStoreConfig, {});
   const rk = loadConfig(rankerConfig, {});
   // The candidate generator's own load, with its default index choice (services/candidate-generator/src/main.ts).
-  const retriever = await Retriever.create(loadArtifacts(dir, ['itemEmbeddings', 'userEmbeddings', 'itemPopularity', 'itemNeighbors']), {
+  const retriever = await Retriever.create(loadArtifacts(dir, CANDIDATE_GENERATOR_PARTS), {
     choice: cg.RETRIEVAL_INDEX as IndexChoice,
     ...(cg.HNSW_EF_SEARCH > 0 ? { efSearch: cg.HNSW_EF_SEARCH } : {}),
   });

@@ -60,7 +60,7 @@ describe('replay', () => {
   it('in process on the same artifact (no mesh): zero differences', async () => {
     const out = path.join(dir, 'same.jsonl');
     const r = await replayCli('--from', session, '--artifacts', testArtifactsRoot(), '--rate', '500', '--out', out, '--fail-on-diff');
-    expect(r.stdout).toContain('no differences');
+    expect({ stdout: r.stdout, stderr: r.code === 0 ? '' : r.stderr }).toMatchObject({ stdout: expect.stringContaining('no differences'), stderr: '' });
     expect(r.code).toBe(0);
     const diffs = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ReplayDiff);
     expect(diffs).toHaveLength(N);
