@@ -269,9 +269,13 @@ it('a bad port variable stops the launcher before anything starts, exit 2, namin
 });
 
 it('two launchers at once on different ports both come up (the second with only its gRPC ports set)', async () => {
-  const a = launch(await explicitPorts());
+  // Each its own HTTP port: two launchers picking a free one at the same moment can pick the same.
+  const httpA = await freePort();
+  let httpB = await freePort();
+  while (httpB === httpA) httpB = await freePort();
+  const a = launch({ ...(await explicitPorts()), HTTP_PORT: String(httpA) });
   const bEnv = await derivablePorts();
-  const b = launch(bEnv);
+  const b = launch({ ...bEnv, HTTP_PORT: String(httpB) });
   const [sa, sb] = await Promise.all([a.serving(), b.serving()]);
   for (const name of SERVICE_NAMES) {
     expect(sb[name].address).toBe(`127.0.0.1:${bEnv[PORT_VARIABLES[name].grpc]}`);
