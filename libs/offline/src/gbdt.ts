@@ -21,6 +21,7 @@
  */
 import { FEATURE_SPEC_METADATA_KEY, type RankerFeature } from '@recsys/core';
 import { onnx } from 'onnx-proto';
+import { tensorValue } from './onnx-export';
 import { createRng } from './random';
 
 /** One node of a tree, in array form: a split when `feature ≥ 0`, else a leaf. */
@@ -513,11 +514,6 @@ export function exportGbdtToOnnx(model: GbdtModel, options: OnnxGbdtExportOption
       floats('target_weights', tWeights),
     ],
   };
-  const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const tensor = (name: string, dims: Array<number | string>): onnx.IValueInfoProto => ({
-    name,
-    type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-  });
   const metadata: Record<string, string> = { ...options.metadata, [FEATURE_SPEC_METADATA_KEY]: JSON.stringify(options.featureSpec) };
   const m = onnx.ModelProto.create({
     irVersion: 8,
@@ -531,8 +527,8 @@ export function exportGbdtToOnnx(model: GbdtModel, options: OnnxGbdtExportOption
     graph: {
       name: options.graphName ?? 'recsys_ranker',
       node: [ensemble, { name: 'sigmoid', opType: 'Sigmoid', input: [raw], output: [outputName] }],
-      input: [tensor(inputName, ['N', model.features])],
-      output: [tensor(outputName, ['N', 1])],
+      input: [tensorValue(inputName, ['N', model.features])],
+      output: [tensorValue(outputName, ['N', 1])],
     },
     metadataProps: Object.keys(metadata)
       .sort()

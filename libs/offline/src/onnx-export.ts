@@ -35,7 +35,8 @@ function floatTensor(name: string, dims: number[], values: ArrayLike<number>): o
   return { name, dims, dataType: FLOAT, rawData: float32LEBytes(Float32Array.from(values)) };
 }
 
-function tensorValue(name: string, dims: Array<number | string>): onnx.IValueInfoProto {
+/** A float32 tensor's value info; a string dimension is symbolic (e.g. the batch `N`). */
+export function tensorValue(name: string, dims: Array<number | string>): onnx.IValueInfoProto {
   return {
     name,
     type: {
