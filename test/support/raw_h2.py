@@ -6,6 +6,10 @@ hpack (Debian python3-h2), so the client obeys none of the limits a gRPC library
                                            never a DATA frame) on one connection, ignoring
                                            SETTINGS_MAX_CONCURRENT_STREAMS; report what came back
   raw_h2.py pings HOST PORT COUNT          send COUNT PINGs back to back on an idle connection
+  raw_h2.py noread HOST PORT PATH HEX COUNT SECONDS
+                                           a client that never reads: flow-control window 0, a
+                                           small receive buffer, COUNT complete calls (the gRPC
+                                           message HEX), then SECONDS without reading a byte
 
 Prints one JSON line: the server's SETTINGS, RST_STREAM counts by error code, GOAWAY.
 """
@@ -15,7 +19,7 @@ import sys
 import time
 
 from hpack import Encoder
-from hyperframe.frame import Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame, SettingsFrame
 
 PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 
@@ -98,6 +102,31 @@ def pings(host, port, count):
     print(json.dumps(report))
 
 
+def noread(host, port, path, hex_message, count, seconds):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    # SETTINGS_INITIAL_WINDOW_SIZE (4) = 0: the server may not send one byte of any response.
+    sock.sendall(PREFACE + SettingsFrame(0, settings={4: 0}).serialize())
+    body = bytes.fromhex(hex_message)
+    message = b'\x00' + len(body).to_bytes(4, 'big') + body
+    enc = Encoder()
+    headers = [(':method', 'POST'), (':scheme', 'http'), (':path', path), (':authority', f'{host}:{port}'),
+               ('content-type', 'application/grpc'), ('te', 'trailers')]
+    report = {'sent': 0, 'closed': False}
+    for i in range(int(count)):
+        try:
+            sock.sendall(HeadersFrame(1 + 2 * i, enc.encode(headers), flags=['END_HEADERS']).serialize()
+                         + DataFrame(1 + 2 * i, message, flags=['END_STREAM']).serialize())
+        except OSError:
+            report['closed'] = True
+            break
+        report['sent'] += 1
+    time.sleep(float(seconds))
+    sock.close()
+    print(json.dumps(report))
+
+
 if __name__ == '__main__':
     cmd, *rest = sys.argv[1:]
-    {'streams': streams, 'pings': pings}[cmd](*rest)
+    {'streams': streams, 'pings': pings, 'noread': noread}[cmd](*rest)

@@ -15,6 +15,9 @@ export class ServiceMetrics {
   readonly latency: prom.Histogram<'method'>;
   /** Stage fallbacks taken, by stage and reason (gateway, feature store). */
   readonly fallbacks: prom.Counter<'stage' | 'reason'>;
+  /** Client connections open now, and those refused over the connection cap since the start. */
+  readonly connections: prom.Gauge;
+  readonly connectionsRefused: prom.Counter;
   /** Version of the artifact or model in service (value 1 for the live one). */
   readonly artifactVersion: prom.Gauge<'version'>;
 
@@ -38,6 +41,16 @@ export class ServiceMetrics {
       name: 'recsys_stage_fallbacks_total',
       help: 'Times a stage degraded and a fallback answered instead, by stage and reason.',
       labelNames: ['stage', 'reason'],
+      registers: [this.registry],
+    });
+    this.connections = new prom.Gauge({
+      name: 'grpc_server_connections',
+      help: 'Client connections open (TCP), refused ones included.',
+      registers: [this.registry],
+    });
+    this.connectionsRefused = new prom.Counter({
+      name: 'grpc_server_connections_refused_total',
+      help: 'Client connections over MAX_CONNECTIONS: their calls were answered RESOURCE_EXHAUSTED and they were closed.',
       registers: [this.registry],
     });
     this.artifactVersion = new prom.Gauge({

@@ -143,8 +143,12 @@ export class ServiceHost {
   private readonly limits: TransportLimits;
   /** Calls in flight per connection (peer address). */
   private readonly perConnection = new Map<string, number>();
-  /** Connections over the cap: their calls are refused until they are closed. */
-  private readonly refusedPeers = new Set<string>();
+  /**
+   * Connections over the cap (by peer address): their calls are refused until they are
+   * closed. Insertion order is age; the value is whether the peer has spoken HTTP/2 (sent its
+   * SETTINGS), so a flood of silent sockets never pushes out a real caller's refusal.
+   */
+  private readonly refusedPeers = new Map<string, { socket: net.Socket; spoke: boolean }>();
   private readonly sockets = new Set<net.Socket>();
   private listener: net.Server | undefined;
   private connectionsRefused = 0;
@@ -316,27 +320,25 @@ export class ServiceHost {
       h2.on('session', (session: http2.ServerHttp2Session) => {
         if (this.limits.minPingIntervalMs > 0) this.enforcePings(session);
         this.enforceHandshake(session);
+        if (this.refusedPeers.size > 0) {
+          const refused = this.refusedPeers.get(`${session.socket.remoteAddress}:${session.socket.remotePort}`);
+          if (refused) session.once('remoteSettings', () => (refused.spoke = true));
+        }
       });
     } else this.opts.log.warn('grpc-js internals changed: client ping enforcement and the handshake timeout are off');
     const { maxConnections } = this.limits;
+    const { metrics } = this.opts;
     const listener = net.createServer((socket) => {
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
       this.sockets.add(socket);
+      metrics.connections.set(this.sockets.size);
       socket.once('close', () => {
         this.sockets.delete(socket);
-        this.refusedPeers.delete(`${socket.remoteAddress}:${socket.remotePort}`);
+        metrics.connections.set(this.sockets.size);
+        if (this.refusedPeers.get(peer)?.socket === socket) this.refusedPeers.delete(peer);
       });
       socket.on('error', () => socket.destroy());
-      if (maxConnections > 0 && this.sockets.size > maxConnections) {
-        this.connectionsRefused++;
-        // Refused connections are bounded too: past a quarter of the cap more, they are cut at once.
-        if (this.refusedPeers.size >= Math.max(1, maxConnections >> 2)) {
-          socket.destroy();
-          return;
-        }
-        this.refusedPeers.add(`${socket.remoteAddress}:${socket.remotePort}`);
-        setTimeout(() => socket.destroy(), REFUSED_CONNECTION_LIFE_MS).unref();
-        if (this.connectionsRefused % 100 === 1) this.opts.log.warn({ maxConnections, refused: this.connectionsRefused }, 'connection limit reached: refusing new connections');
-      }
+      if (maxConnections > 0 && this.sockets.size > maxConnections) this.refuse(socket, peer);
       injector.injectConnection(socket);
     });
     this.listener = listener;
@@ -345,6 +347,34 @@ export class ServiceHost {
       listener.listen(this.opts.port, this.opts.host.replace(/^\[(.*)\]$/, '$1'), () => resolve((listener.address() as net.AddressInfo).port));
     });
     return this.boundPort;
+  }
+
+  /**
+   * A connection over the cap: spoken to for {@link REFUSED_CONNECTION_LIFE_MS} so that its
+   * calls are answered RESOURCE_EXHAUSTED naming the limit, then closed. Refused connections
+   * are bounded too (a quarter of the cap): past that the oldest one that never spoke HTTP/2
+   * is cut (else the oldest), so a flood of idle sockets cannot turn a real caller's clear
+   * refusal into a reset.
+   */
+  private refuse(socket: net.Socket, peer: string): void {
+    const { maxConnections } = this.limits;
+    this.connectionsRefused++;
+    this.opts.metrics.connectionsRefused.inc();
+    if (this.refusedPeers.size >= Math.max(1, maxConnections >> 2)) {
+      let victim: net.Socket | undefined;
+      for (const r of this.refusedPeers.values()) {
+        if (!r.spoke) {
+          victim = r.socket;
+          break;
+        }
+      }
+      victim ??= this.refusedPeers.values().next().value?.socket;
+      for (const [key, r] of this.refusedPeers) if (r.socket === victim) this.refusedPeers.delete(key);
+      victim?.destroy();
+    }
+    this.refusedPeers.set(peer, { socket, spoke: false });
+    setTimeout(() => socket.destroy(), REFUSED_CONNECTION_LIFE_MS).unref();
+    if (this.connectionsRefused % 100 === 1) this.opts.log.warn({ maxConnections, refused: this.connectionsRefused }, 'connection limit reached: refusing new connections');
   }
 
   /**
