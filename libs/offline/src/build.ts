@@ -39,7 +39,7 @@ import { indexDataset, partItemSets, selectHistory, splitByUser, splitFingerprin
 import { candidateFeatureData, computeFeatures, itemTimeline, type ItemAttributes } from './features';
 import { exportGbdtToOnnx } from './gbdt';
 import { exportMlpToOnnx } from './onnx-export';
-import { alsEmbeddings, defaultRankerFeatures, trainRanker, type RankerTrainOptions } from './ranker-train';
+import { alsEmbeddings, crossValidateRanker, defaultRankerFeatures, trainRanker, type RankerCrossValidation, type RankerTrainOptions } from './ranker-train';
 import { PhaseProgressBar, type ProgressStream } from './progress-bar';
 import { generateSynthetic, type SyntheticOptions } from './synthetic';
 
@@ -207,7 +207,7 @@ const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = {
 /** Ranker settings used for the synthetic dataset: fewer trees, so `npm start`'s first build stays quick. */
 const SYNTHETIC_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = { gbdt: { trees: 60, maxDepth: 5 } };
 
-function loadDataset(name: DatasetName, seed: number, options: BuildOptions): Dataset {
+function loadDataset(name: DatasetName, seed: number, options: Pick<BuildOptions, 'synthetic' | 'dataPath'>): Dataset {
   switch (name) {
     case 'synthetic':
       return generateSynthetic({ ...options.synthetic, seed });
@@ -480,4 +480,46 @@ export async function ensureArtifacts(root: string, options: EnsureOptions = {})
     const summary = await buildArtifacts({ ...buildOptions, outRoot: root });
     return summary.dir;
   }
+}
+
+/** Options of {@link crossValidateBuildRanker}: a build's dataset, seed and models, and the ranker settings to measure. */
+export type RankerCrossValidationOptions = Pick<BuildOptions, 'dataset' | 'dataPath' | 'synthetic' | 'seed' | 'als' | 'retrieval' | 'knnK' | 'serving' | 'ranker'> & {
+  /** Default 5. */
+  folds?: number;
+  onProgress?: (fraction: number, note: string) => void;
+};
+
+/**
+ * Cross-validates ranker settings on the stage A that {@link buildArtifacts} trains the
+ * ranker on (the same dataset, split, fit-part ALS and ItemKNN, features and default
+ * ranker settings with `options.ranker` on top, its `gbdt` merged), so settings such as the tree count are
+ * chosen on validation users only. See {@link crossValidateRanker}.
+ */
+export async function crossValidateBuildRanker(options: RankerCrossValidationOptions): Promise<RankerCrossValidation> {
+  const datasetName = options.dataset ?? 'synthetic';
+  const seed = options.seed ?? 42;
+  const report = options.onProgress ?? ((): void => undefined);
+  const dataset = loadDataset(datasetName, seed, options);
+  const ix = indexDataset(dataset);
+  const part = splitByUser(ix);
+  const attrs: ItemAttributes = { genres: ix.genres, itemGenres: ix.itemGenres, itemYear: ix.itemYear };
+  const fit = selectHistory(ix, part, ['fit']);
+  report(0, 'ALS and ItemKNN on the fit part');
+  const als = trainAls(fit, { ...(datasetName === 'movielens' ? MOVIELENS_ALS_OPTIONS : SYNTHETIC_ALS_OPTIONS), computeLoss: false, ...options.als, seed });
+  const models = { embeddings: alsEmbeddings(als), neighbors: itemKnn(fit, options.knnK ?? 100), config: options.retrieval ?? DEFAULT_RETRIEVAL_CONFIG };
+  const snapshot = computeFeatures(fit, attrs);
+  const base = datasetName === 'movielens' ? MOVIELENS_RANKER_OPTIONS : SYNTHETIC_RANKER_OPTIONS;
+  return crossValidateRanker(
+    {
+      history: fit,
+      snapshot,
+      models,
+      targets: partItemSets(ix, part, 'val'),
+      spec: defaultRankerFeatures(ix.genres.length, true),
+      candidateFeatures: new CandidateFeaturizer(candidateFeatureData(fit, attrs, snapshot, models)),
+      recentItems: { ...DEFAULT_BUILD_SERVING, ...options.serving }.recent_items,
+    },
+    { ...base, ...options.ranker, gbdt: { ...base.gbdt, ...options.ranker?.gbdt }, seed, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
+    options.folds ?? 5,
+  );
 }

@@ -78,7 +78,7 @@ export interface GbdtOptions {
   onProgress?: (trees: number, maxTrees: number, note: string) => void;
 }
 
-const DEFAULT_GBDT_OPTIONS: Readonly<GbdtOptions> = {
+export const DEFAULT_GBDT_OPTIONS: Readonly<GbdtOptions> = {
   objective: 'logistic',
   trees: 300,
   learningRate: 0.08,

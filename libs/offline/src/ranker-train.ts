@@ -22,7 +22,7 @@ import {
 import type { AlsModel } from './als';
 import type { History } from './datasets';
 import { genreFeature, type FeatureSnapshot } from './features';
-import { averageGbdt, gbdtGainShares, gbdtScore, trainGbdt, type GbdtModel, type GbdtOptions } from './gbdt';
+import { averageGbdt, DEFAULT_GBDT_OPTIONS, gbdtGainShares, gbdtScore, trainGbdt, type GbdtModel, type GbdtOptions } from './gbdt';
 import {
   applyStandardization,
   fitStandardization,
@@ -33,7 +33,7 @@ import {
   type Mlp,
   type MlpTrainOptions,
 } from './mlp';
-import { createRng } from './random';
+import { createRng, type Rng } from './random';
 
 /**
  * The default ranker inputs (docs/EVALUATION.md's feature table, named for serving, plus the
@@ -276,27 +276,13 @@ interface UserRows {
 }
 
 /**
- * Trains the ranker (stage A): for every user with targets, the top-`candidates` merged
- * retrieval items labelled 1 when in the user's targets. Users are split into training users and a
- * held-out share; training keeps users with ≥ 1 positive candidate, all their positives and
- * `negativesPerUser` sampled negatives (plus cold-start rows of a share of them); the
- * held-out users stop the trees early and measure AUC, NDCG@10 and Recall@10 of the ranker
- * against the merged retrieval order.
+ * Stage-A rows over one training input: each user's candidates and model input, as served
+ * to a known or an unknown user (computed once, cached), labelled training rows of a list
+ * of users (negatives and cold-start users drawn from `rng`), and held-out users' rows.
  */
-export async function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): Promise<TrainedRanker> {
-  const o: RankerTrainOptions = { ...DEFAULT_RANKER_OPTIONS, ...options };
+async function stageARows(input: RankerTrainingInput, o: RankerTrainOptions, rng: Rng) {
   const { spec } = input;
   const width = spec.length;
-  if (spec.some((f) => f.kind === 'candidate') && input.candidateFeatures === undefined) {
-    throw new Error('ranker training: the spec uses candidate features, but no candidate featurizer was given');
-  }
-  if (!(Number.isInteger(o.bags) && o.bags >= 1 && o.bags <= 16)) throw new RangeError(`ranker training: bags must be an integer in 1..16, got ${o.bags}`);
-  const rng = createRng(o.seed);
-  const users = input.targets.flatMap((t, u) => (t.size > 0 ? [u] : []));
-  rng.shuffle(users);
-  const nHoldout = Math.round(users.length * o.holdoutFraction);
-  const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
-  const training = users.slice(nHoldout).sort((a, b) => a - b);
   const window = input.recentItems ?? 1000;
   const retriever = await retrieverFor(input.models, input.history);
   const emb = input.models.embeddings;
@@ -352,23 +338,55 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
     return { x: Float32Array.from(rows), labels, groupPtr: Int32Array.from(groupPtr), users: usersKept };
   };
 
-  o.onProgress?.(0, 'candidates of held-out users');
-  const held: Array<{ u: number } & UserRows> = [];
-  for (const u of holdout) held.push({ u, ...(await rowsOf(u, false)) });
-  const heldX = new Float32Array(held.reduce((a, h) => a + h.x.length, 0));
-  const heldPtr: number[] = [0];
-  for (const h of held) {
-    heldX.set(h.x, heldPtr[heldPtr.length - 1]! * width);
-    heldPtr.push(heldPtr[heldPtr.length - 1]! + h.cands.items.length);
-  }
-  const heldNdcg = (pred: ArrayLike<number>): number => {
-    let sum = 0;
-    held.forEach((h, k) => {
-      const part = Array.from({ length: h.cands.items.length }, (_, j) => pred[heldPtr[k]! + j]!);
-      sum += ndcgAtK(rerank(part).map((j) => h.cands.items[j]!), input.targets[h.u]!, 10);
-    });
-    return sum / Math.max(1, held.length);
+  /** Known users' rows over all their candidates, and the mean NDCG@10 of ranking each by `pred` (one score per row). */
+  const heldOut = async (userList: readonly number[]) => {
+    const held: Array<{ u: number } & UserRows> = [];
+    for (const u of userList) held.push({ u, ...(await rowsOf(u, false)) });
+    const x = new Float32Array(held.reduce((a, h) => a + h.x.length, 0));
+    const ptr: number[] = [0];
+    for (const h of held) {
+      x.set(h.x, ptr[ptr.length - 1]! * width);
+      ptr.push(ptr[ptr.length - 1]! + h.cands.items.length);
+    }
+    const ndcg = (pred: ArrayLike<number>): number => {
+      let sum = 0;
+      held.forEach((h, k) => {
+        const part = Array.from({ length: h.cands.items.length }, (_, j) => pred[ptr[k]! + j]!);
+        sum += ndcgAtK(rerank(part).map((j) => h.cands.items[j]!), input.targets[h.u]!, 10);
+      });
+      return sum / Math.max(1, held.length);
+    };
+    return { users: held, x, rows: ptr[ptr.length - 1]!, ndcg };
   };
+  return { buildRows, heldOut, release: () => retriever.release() };
+}
+
+/**
+ * Trains the ranker (stage A): for every user with targets, the top-`candidates` merged
+ * retrieval items labelled 1 when in the user's targets. Users are split into training users and a
+ * held-out share; training keeps users with ≥ 1 positive candidate, all their positives and
+ * `negativesPerUser` sampled negatives (plus cold-start rows of a share of them); the
+ * held-out users stop the trees early and measure AUC, NDCG@10 and Recall@10 of the ranker
+ * against the merged retrieval order.
+ */
+export async function trainRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}): Promise<TrainedRanker> {
+  const o: RankerTrainOptions = { ...DEFAULT_RANKER_OPTIONS, ...options };
+  const { spec } = input;
+  const width = spec.length;
+  if (spec.some((f) => f.kind === 'candidate') && input.candidateFeatures === undefined) {
+    throw new Error('ranker training: the spec uses candidate features, but no candidate featurizer was given');
+  }
+  if (!(Number.isInteger(o.bags) && o.bags >= 1 && o.bags <= 16)) throw new RangeError(`ranker training: bags must be an integer in 1..16, got ${o.bags}`);
+  const rng = createRng(o.seed);
+  const users = input.targets.flatMap((t, u) => (t.size > 0 ? [u] : []));
+  rng.shuffle(users);
+  const nHoldout = Math.round(users.length * o.holdoutFraction);
+  const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
+  const training = users.slice(nHoldout).sort((a, b) => a - b);
+  const stage = await stageARows(input, o, rng);
+  const { buildRows } = stage;
+  o.onProgress?.(0, 'candidates of held-out users');
+  const { users: held, x: heldX, rows: heldRows, ndcg: heldNdcg } = await stage.heldOut(holdout);
 
   /**
    * Trains one model on `userList`; GBDT early-stops on the held-out users unless `trees`
@@ -390,7 +408,7 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
           trainGbdt(
             { x: data.x, rows: data.labels.length, features: width, labels: data.labels, groupPtr: data.groupPtr },
             { ...o.gbdt, ...(trees === undefined ? {} : { trees }), seed: o.seed + b, onProgress: (t, max, note) => o.onProgress?.(at(t / max), bag + note) },
-            stopEarly ? { x: heldX, rows: heldPtr[heldPtr.length - 1]!, metric: heldNdcg } : undefined,
+            stopEarly ? { x: heldX, rows: heldRows, metric: heldNdcg } : undefined,
           ),
         );
         rows += data.labels.length;
@@ -453,7 +471,7 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
     metrics['ranker_refit_users'] = final.users;
     metrics['ranker_refit_rows'] = final.rows;
   }
-  await retriever.release();
+  await stage.release();
   if (final.kind === 'gbdt') {
     metrics['ranker_trees'] = final.gbdt.trees.length;
     metrics['ranker_bags'] = o.bags;
@@ -462,4 +480,73 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
   }
   o.onProgress?.(1, `held-out NDCG@10 ${metrics['val_ndcg_at_10_ranker']!.toFixed(4)} (retrieval order ${metrics['val_ndcg_at_10_merged']!.toFixed(4)})${refit ? `; refit on all ${final.users} users` : ''}`);
   return final.kind === 'gbdt' ? { spec, kind: 'gbdt', gbdt: final.gbdt, metrics } : { spec, kind: 'mlp', mlp: final.mlp, metrics };
+}
+
+/** What {@link crossValidateRanker} measured. */
+export interface RankerCrossValidation {
+  /** Tree counts at which the folds were measured (every `gbdt.evalEvery` trees, and the last). */
+  trees: number[];
+  /** Mean over the folds of the held-out fold's NDCG@10 at each count. */
+  ndcg: number[];
+  /** The same per fold. */
+  folds: number[][];
+}
+
+/**
+ * K-fold cross-validation of GBDT ranker settings on stage A, to choose them (tree count
+ * included) on validation only: the users with targets are dealt into `folds` folds; per
+ * fold, the settings' model (all its bags, each with its own negatives and cold-start
+ * users) is trained on the other folds' users, and the fold's users are ranked over all
+ * their candidates, their NDCG@10 recorded every `gbdt.evalEvery` trees up to
+ * `gbdt.trees` (no early stopping).
+ */
+export async function crossValidateRanker(input: RankerTrainingInput, options: Partial<RankerTrainOptions> = {}, folds = 5): Promise<RankerCrossValidation> {
+  const o: RankerTrainOptions = { ...DEFAULT_RANKER_OPTIONS, ...options };
+  if (o.model !== 'gbdt') throw new Error(`ranker cross-validation: model must be gbdt, got ${o.model}`);
+  if (!(Number.isInteger(folds) && folds >= 2 && folds <= 20)) throw new RangeError(`ranker cross-validation: folds must be an integer in 2..20, got ${folds}`);
+  if (!(Number.isInteger(o.bags) && o.bags >= 1 && o.bags <= 16)) throw new RangeError(`ranker training: bags must be an integer in 1..16, got ${o.bags}`);
+  if (input.spec.some((f) => f.kind === 'candidate') && input.candidateFeatures === undefined) {
+    throw new Error('ranker training: the spec uses candidate features, but no candidate featurizer was given');
+  }
+  const width = input.spec.length;
+  const rng = createRng(o.seed);
+  const users = rng.shuffle(input.targets.flatMap((t, u) => (t.size > 0 ? [u] : [])));
+  if (users.length < folds) throw new RangeError(`ranker cross-validation: ${users.length} users with targets for ${folds} folds`);
+  const stage = await stageARows(input, o, rng);
+  const perFold: number[][] = [];
+  const steps = folds * o.bags;
+  for (let k = 0; k < folds; k++) {
+    const fold = await stage.heldOut(users.filter((_, i) => i % folds === k).sort((a, b) => a - b));
+    const rest = users.filter((_, i) => i % folds !== k).sort((a, b) => a - b);
+    /** Σ over the bags of the fold's raw scores at each measured count. */
+    const sums: Float64Array[] = [];
+    for (let b = 0; b < o.bags; b++) {
+      const step = k * o.bags + b;
+      const at = (f: number): number => (step + f) / steps;
+      const data = await stage.buildRows(rest, at(0), at(0.3));
+      let c = 0;
+      trainGbdt(
+        { x: data.x, rows: data.labels.length, features: width, labels: data.labels, groupPtr: data.groupPtr },
+        { ...o.gbdt, patience: Infinity, seed: o.seed + b, onProgress: (t, max, note) => o.onProgress?.(at(0.3 + (0.7 * t) / max), `fold ${k + 1}/${folds} bag ${b + 1}/${o.bags} ${note}`) },
+        {
+          x: fold.x,
+          rows: fold.rows,
+          metric: (raw) => {
+            const acc = (sums[c] ??= new Float64Array(raw.length));
+            for (let r = 0; r < raw.length; r++) acc[r]! += raw[r]!;
+            c++;
+            return fold.ndcg(raw);
+          },
+        },
+      );
+    }
+    perFold.push(sums.map((acc) => fold.ndcg(acc)));
+  }
+  await stage.release();
+  const measured = Math.min(...perFold.map((f) => f.length));
+  const every = o.gbdt.evalEvery ?? DEFAULT_GBDT_OPTIONS.evalEvery;
+  const trees = Array.from({ length: measured }, (_, i) => Math.min((i + 1) * every, o.gbdt.trees ?? DEFAULT_GBDT_OPTIONS.trees));
+  const ndcg = trees.map((_, i) => perFold.reduce((a, f) => a + f[i]!, 0) / folds);
+  o.onProgress?.(1, `cross-validated NDCG@10 peaks at ${ndcg.reduce((a, v) => Math.max(a, v), 0).toFixed(4)}`);
+  return { trees, ndcg, folds: perFold.map((f) => f.slice(0, measured)) };
 }
