@@ -51,6 +51,29 @@ describe('CandidateFeaturizer', () => {
     expect(col(out, 'genre_last10')).toEqual([0.5, 1]);
   });
 
+  it('als_rank counts the eligible, non-excluded items scoring strictly higher (brute force, ties, excluded candidates)', () => {
+    const nItems = 400;
+    let x = 7;
+    const next = (): number => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+    // Scores on a coarse grid, so many items tie.
+    const itemEmbeddings = Float32Array.from({ length: nItems }, () => Math.floor(next() * 20) / 4);
+    const itemPopularity = Float32Array.from({ length: nItems }, () => (next() < 0.2 ? 0 : 1));
+    const f = new CandidateFeaturizer({
+      nItems,
+      dim: 1,
+      itemEmbeddings,
+      itemPopularity,
+      timeline: { ptr: new Int32Array(nItems + 1), days: new Float32Array(0) },
+      itemGenres: new Float32Array(0),
+      nGenres: 0,
+    });
+    const exclude = new Set(Array.from({ length: 60 }, () => Math.floor(next() * nItems)));
+    const candidates = Array.from({ length: 50 }, (_, j) => (j * 7) % nItems);
+    const out = f.compute({ userEmbedding: Float32Array.from([1]), recentItems: [], exclude, refDay: NaN }, candidates);
+    const expected = candidates.map((c) => 1 + Array.from(itemEmbeddings).filter((s, i) => itemPopularity[i]! > 0 && !exclude.has(i) && s > itemEmbeddings[c]!).length);
+    expect(col(out, 'als_rank')).toEqual(expected);
+  });
+
   it('an unknown user with no history gets the defaults where nothing can be computed', () => {
     const f = new CandidateFeaturizer(data());
     const out = f.compute({ recentItems: [], exclude: new Set(), refDay: 200 }, [0, 1]);
