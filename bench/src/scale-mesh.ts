@@ -73,7 +73,9 @@ export async function runScaleMesh(o: {
       if (o.rankerUsers !== undefined) args.push('--ranker-users', String(o.rankerUsers));
       o.log(`$ node ${args.map((a) => path.relative(REPO_ROOT, a) || a).join(' ')}`);
       const t0 = Date.now();
-      await execFileP(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+      const { stdout } = await execFileP(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+      // The build's summary: time and peak RSS per phase.
+      stdout.trimEnd().split('\n').forEach((line) => o.log(line));
       return [path.basename(resolveArtifactDir(root)), (Date.now() - t0) / 1000];
     };
     const [first, b1] = await build(42);
@@ -84,7 +86,7 @@ export async function runScaleMesh(o: {
     const users = live.userIds.slice(0, 200);
     const catalogue = live.manifest.dataset.items;
     o.log(`mesh on ${first} (RETRIEVAL_INDEX=hnsw), then hot reload to ${second}`);
-    const mesh = await startMesh({ artifactsDir: root, ports: 'free', env: { LOG_LEVEL: 'warn', ARTIFACTS_POLL_MS: '500' }, serviceEnv: { 'candidate-generator': { RETRIEVAL_INDEX: 'hnsw' } } });
+    const mesh = await startMesh({ artifactsDir: root, ports: 'free', env: { LOG_LEVEL: 'warn', ARTIFACTS_POLL_MS: '500' }, serviceEnv: { 'candidate-generator': { RETRIEVAL_INDEX: 'hnsw' } }, readyTimeoutMs: 600_000 });
     const cgPid = mesh.services['candidate-generator'].child.pid!;
     const client = createClient(GatewayServiceClient, mesh.gatewayAddress);
     const failures: string[] = [];
