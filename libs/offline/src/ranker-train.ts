@@ -189,6 +189,13 @@ export interface RankerTrainOptions {
   negativesPerUser: number;
   /** Share of the users with validation items held out to measure the ranker. Default 0.2. */
   holdoutFraction: number;
+  /**
+   * At most this many users with validation items are used (training and held out
+   * together), sampled by the seed: each one costs a retrieval over the whole catalogue
+   * and the candidate features, so the phase stays bounded on millions of users. Default
+   * 10,000 (every user of MovieLens up to ml-1m).
+   */
+  maxUsers: number;
   /** The model: gradient-boosted trees (default) or the MLP. */
   model: 'gbdt' | 'mlp';
   /** MLP settings. */
@@ -217,6 +224,7 @@ const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
   candidates: 300,
   negativesPerUser: 50,
   holdoutFraction: 0.2,
+  maxUsers: 10_000,
   model: 'gbdt',
   mlp: {},
   gbdt: {},
@@ -278,8 +286,10 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
     throw new Error('ranker training: the spec uses candidate features, but no candidate featurizer was given');
   }
   const rng = createRng(o.seed);
+  if (!Number.isInteger(o.maxUsers) || o.maxUsers < 2) throw new RangeError(`ranker training: maxUsers must be an integer >= 2, got ${o.maxUsers}`);
   const users = input.targets.flatMap((t, u) => (t.size > 0 ? [u] : []));
   rng.shuffle(users);
+  users.length = Math.min(users.length, o.maxUsers);
   const nHoldout = Math.round(users.length * o.holdoutFraction);
   const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
   const training = users.slice(nHoldout).sort((a, b) => a - b);
@@ -289,14 +299,17 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
   const lastDayCol = input.snapshot.views.user.features.findIndex((f) => f.name === 'user_last_ts_days');
   const uw = input.snapshot.views.user.features.length;
 
-  /** Candidates and model input of user u, as served to a known user or to an unknown one (computed once). */
+  /**
+   * Candidates and model input of user u, as served to a known user or to an unknown one;
+   * kept for the refit only (300 rows × every feature per user add up on many users).
+   */
   const cache = new Map<string, UserRows>();
   const rowsOf = async (u: number, cold: boolean): Promise<UserRows> => {
     const key = `${u}${cold ? 'c' : 'k'}`;
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
     const made = await computeRows(u, cold);
-    cache.set(key, made);
+    if (o.refit) cache.set(key, made);
     return made;
   };
   const computeRows = async (u: number, cold: boolean): Promise<UserRows> => {
