@@ -187,14 +187,19 @@ const SYNTHETIC_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alph
 const MOVIELENS_ALS_OPTIONS: Readonly<Partial<AlsOptions>> = { factors: 32, alpha: 5, lambda: 0.05, iterations: 15 };
 
 /**
- * Ranker settings used for MovieLens, chosen by NDCG@10 of held-out validation users
- * (GBDT objective, learning rate, depth/regularisation and early-stopping patience on
- * seeds 42 and 1; the MLP settings from an earlier grid; see README, Quality).
+ * Ranker settings used for MovieLens, chosen by 5-fold cross-validated NDCG@10 over the
+ * validation users, averaged over seeds 42, 1 and 2 (never on test; see README, Quality):
+ * logistic beat pairwise (0.1284 against 0.1225), 100 negatives per user beat all 300
+ * candidates, and the tree count is fixed where the mean curve peaks instead of
+ * early-stopped on one small held-out share; three bagged ensembles flatten the curve
+ * around that count. The MLP settings come from an earlier grid.
  */
 const MOVIELENS_RANKER_OPTIONS: Readonly<Partial<RankerTrainOptions>> = {
   negativesPerUser: 100,
   model: 'gbdt',
-  gbdt: { objective: 'pairwise', learningRate: 0.05, trees: 300, evalEvery: 10, patience: 10 },
+  gbdt: { objective: 'logistic', learningRate: 0.05, trees: 100, evalEvery: 10 },
+  earlyStopping: false,
+  bags: 3,
   mlp: { hidden: [32], epochs: 20 },
   refit: true,
 };

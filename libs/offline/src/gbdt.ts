@@ -183,6 +183,25 @@ export function gbdtScore(model: GbdtModel, x: ArrayLike<number>, rows: number):
   return Float32Array.from(raw, (v) => 1 / (1 + Math.exp(-v)));
 }
 
+/**
+ * The average of several ensembles over the same features as one ensemble: base and every
+ * leaf value (and split gain) scaled by 1 / models, trees concatenated. Its raw score is
+ * the mean of the members' raw scores, so a bag of models exports as one
+ * `TreeEnsembleRegressor`.
+ */
+export function averageGbdt(models: readonly GbdtModel[]): GbdtModel {
+  const first = models[0];
+  if (first === undefined) throw new RangeError('gbdt: averaging needs at least one model');
+  const bad = models.find((m) => m.features !== first.features);
+  if (bad !== undefined) throw new RangeError(`gbdt: cannot average models over ${first.features} and ${bad.features} features`);
+  const w = 1 / models.length;
+  return {
+    features: first.features,
+    base: models.reduce((a, m) => a + m.base, 0) * w,
+    trees: models.flatMap((m) => m.trees.map((tree) => tree.map((n) => ({ ...n, value: n.value * w, gain: n.gain * w })))),
+  };
+}
+
 /** Total split gain per feature, normalised to sum 1 (all 0 for a model without splits). */
 export function gbdtGainShares(model: GbdtModel): Float64Array {
   const gain = new Float64Array(model.features);

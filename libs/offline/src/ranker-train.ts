@@ -22,7 +22,7 @@ import {
 import type { AlsModel } from './als';
 import type { History } from './datasets';
 import { genreFeature, type FeatureSnapshot } from './features';
-import { gbdtGainShares, gbdtScore, trainGbdt, type GbdtModel, type GbdtOptions } from './gbdt';
+import { averageGbdt, gbdtGainShares, gbdtScore, trainGbdt, type GbdtModel, type GbdtOptions } from './gbdt';
 import {
   applyStandardization,
   fitStandardization,
@@ -200,8 +200,19 @@ export interface RankerTrainOptions {
   model: 'gbdt' | 'mlp';
   /** MLP settings. */
   mlp: Partial<MlpTrainOptions>;
-  /** GBDT settings; trees are early-stopped on the held-out users' NDCG@10. */
+  /** GBDT settings; with `earlyStopping`, trees are early-stopped on the held-out users' NDCG@10. */
   gbdt: Partial<Omit<GbdtOptions, 'seed' | 'onProgress'>>;
+  /**
+   * GBDT: stop the trees early on the held-out users (default true); false trains exactly
+   * `gbdt.trees` trees, a count chosen beforehand on validation.
+   */
+  earlyStopping: boolean;
+  /**
+   * GBDT: every model is the average of this many ensembles, each trained with its own
+   * seed (negatives, cold-start users, row and column samples), exported as one ensemble
+   * ({@link averageGbdt}). Default 1.
+   */
+  bags: number;
   /**
    * Share of the training users also added as cold-start rows: the same targets, ranked as
    * an unknown user is served (popularity candidates, default user features, no history).
@@ -228,6 +239,8 @@ const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
   model: 'gbdt',
   mlp: {},
   gbdt: {},
+  earlyStopping: true,
+  bags: 1,
   coldStartFraction: 0.2,
   refit: false,
   seed: 42,
@@ -285,6 +298,7 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
   if (spec.some((f) => f.kind === 'candidate') && input.candidateFeatures === undefined) {
     throw new Error('ranker training: the spec uses candidate features, but no candidate featurizer was given');
   }
+  if (!(Number.isInteger(o.bags) && o.bags >= 1 && o.bags <= 16)) throw new RangeError(`ranker training: bags must be an integer in 1..16, got ${o.bags}`);
   const rng = createRng(o.seed);
   if (!Number.isInteger(o.maxUsers) || o.maxUsers < 2) throw new RangeError(`ranker training: maxUsers must be an integer >= 2, got ${o.maxUsers}`);
   const users = input.targets.flatMap((t, u) => (t.size > 0 ? [u] : []));
@@ -369,19 +383,37 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
     return sum / Math.max(1, held.length);
   };
 
-  /** Trains one model on `userList`; GBDT early-stops on the held-out users unless `trees` is fixed. */
+  /**
+   * Trains one model on `userList`; GBDT early-stops on the held-out users unless `trees`
+   * is fixed or early stopping is off, and averages `o.bags` ensembles.
+   */
   const fit = async (userList: number[], p0: number, p1: number, trees?: number) => {
+    if (o.model === 'gbdt') {
+      const bags: GbdtModel[] = [];
+      let rows = 0;
+      let kept = 0;
+      const stopEarly = trees === undefined && o.earlyStopping && held.length > 0;
+      for (let b = 0; b < o.bags; b++) {
+        const q0 = p0 + ((p1 - p0) * b) / o.bags;
+        const q1 = p0 + ((p1 - p0) * (b + 1)) / o.bags;
+        const at = (f: number): number => q0 + (q1 - q0) * (0.3 + 0.7 * f);
+        const data = await buildRows(userList, q0, q0 + 0.3 * (q1 - q0));
+        const bag = o.bags > 1 ? `bag ${b + 1}/${o.bags} ` : '';
+        bags.push(
+          trainGbdt(
+            { x: data.x, rows: data.labels.length, features: width, labels: data.labels, groupPtr: data.groupPtr },
+            { ...o.gbdt, ...(trees === undefined ? {} : { trees }), seed: o.seed + b, onProgress: (t, max, note) => o.onProgress?.(at(t / max), bag + note) },
+            stopEarly ? { x: heldX, rows: heldPtr[heldPtr.length - 1]!, metric: heldNdcg } : undefined,
+          ),
+        );
+        rows += data.labels.length;
+        kept = data.users;
+      }
+      return { kind: 'gbdt' as const, gbdt: averageGbdt(bags), rows, users: kept, treesPerBag: Math.max(1, ...bags.map((m) => m.trees.length)) };
+    }
     const data = await buildRows(userList, p0, p0 + 0.3 * (p1 - p0));
     const at = (f: number): number => p0 + (p1 - p0) * (0.3 + 0.7 * f);
     const n = data.labels.length;
-    if (o.model === 'gbdt') {
-      const gbdt = trainGbdt(
-        { x: data.x, rows: n, features: width, labels: data.labels, groupPtr: data.groupPtr },
-        { ...o.gbdt, ...(trees === undefined ? {} : { trees }), seed: o.seed, onProgress: (t, max, note) => o.onProgress?.(at(t / max), note) },
-        trees === undefined && held.length > 0 ? { x: heldX, rows: heldPtr[heldPtr.length - 1]!, metric: heldNdcg } : undefined,
-      );
-      return { kind: 'gbdt' as const, gbdt, rows: n, users: data.users };
-    }
     const xs0 = Array.from(data.x);
     const standardization = fitStandardization(xs0, n, width);
     const xs = applyStandardization(xs0, n, standardization);
@@ -430,13 +462,14 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
   let final = first;
   if (refit) {
     // Settings and metrics come from the held-out users; the served model then learns from all of them.
-    final = await fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.98, first.kind === 'gbdt' ? Math.max(1, first.gbdt.trees.length) : undefined);
+    final = await fit([...training, ...holdout].sort((a, b) => a - b), 0.5, 0.98, first.kind === 'gbdt' ? first.treesPerBag : undefined);
     metrics['ranker_refit_users'] = final.users;
     metrics['ranker_refit_rows'] = final.rows;
   }
   await retriever.release();
   if (final.kind === 'gbdt') {
     metrics['ranker_trees'] = final.gbdt.trees.length;
+    metrics['ranker_bags'] = o.bags;
     const shares = gbdtGainShares(final.gbdt);
     spec.forEach((f, c) => (metrics[`gain_share_${f.name}`] = shares[c]!));
   }

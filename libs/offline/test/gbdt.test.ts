@@ -1,4 +1,4 @@
-import { createRng, exportGbdtToOnnx, gbdtGainShares, gbdtPredict, gbdtScore, trainGbdt, type GbdtModel } from '@recsys/offline';
+import { averageGbdt, createRng, exportGbdtToOnnx, gbdtGainShares, gbdtPredict, gbdtScore, trainGbdt, type GbdtModel } from '@recsys/offline';
 import type { RankerFeature } from '@recsys/core';
 import { runOnnx } from '../../../test/support/ort-runner';
 
@@ -122,6 +122,30 @@ describe('exportGbdtToOnnx', () => {
     expect(maxDiff).toBeLessThan(1e-6);
     // Not a constant model.
     expect(new Set(expected).size).toBeGreaterThan(20);
+  }, 60_000);
+
+  it('averageGbdt: one ensemble scoring the members\' mean raw score, exported and run as one model', async () => {
+    const train = randomData(21, 1000);
+    const a = trainGbdt({ ...train, rows: 1000, features: 5 }, { trees: 15, maxDepth: 3, seed: 1 });
+    const b = trainGbdt({ ...train, rows: 1000, features: 5 }, { trees: 25, maxDepth: 4, seed: 2, learningRate: 0.2 });
+    const avg = averageGbdt([a, b]);
+    expect(avg.trees.length).toBe(40);
+    const test = randomData(22, 300);
+    const ra = gbdtPredict(a, test.x, 300);
+    const rb = gbdtPredict(b, test.x, 300);
+    const r = gbdtPredict(avg, test.x, 300);
+    for (let i = 0; i < 300; i++) expect(r[i]!).toBeCloseTo((ra[i]! + rb[i]!) / 2, 10);
+    // The members differ, so the mean is not either one of them.
+    expect(Array.from(ra)).not.toEqual(Array.from(rb));
+    const shares = gbdtGainShares(avg);
+    expect(shares.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 9);
+    const result = await runOnnx(exportGbdtToOnnx(avg, { featureSpec: spec }), [{ name: 'features', data: test.x, dims: [300, 5] }]);
+    const expected = gbdtScore(avg, test.x, 300);
+    let maxDiff = 0;
+    for (let i = 0; i < 300; i++) maxDiff = Math.max(maxDiff, Math.abs(result.outputs['score']!.data[i]! - expected[i]!));
+    expect(maxDiff).toBeLessThan(1e-6);
+    expect(() => averageGbdt([])).toThrow(/at least one model/);
+    expect(() => averageGbdt([a, { features: 2, base: 0, trees: [] }])).toThrow(/over 5 and 2 features/);
   }, 60_000);
 
   it('refuses a spec of the wrong width', () => {

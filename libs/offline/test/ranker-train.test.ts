@@ -153,4 +153,28 @@ describe('ranker training pieces', () => {
     expect(Array.from(gbdtScore(r2.gbdt!, probe, 5))).toEqual(Array.from(gbdtScore(r1.gbdt!, probe, 5)));
     await expect(trainRanker({ ...input, candidateFeatures: undefined }, options)).rejects.toThrow(/candidate featurizer/);
   }, 120_000);
+
+  it('GBDT: a fixed tree count without early stopping, and a bag of models served as one ensemble', async () => {
+    const spec = defaultRankerFeatures(18, true);
+    const attrs = { genres: a.ix.genres, itemGenres: a.ix.itemGenres, itemYear: a.ix.itemYear };
+    const input = {
+      history: a.fit,
+      snapshot: a.snapshot,
+      models: a.models,
+      targets: a.val,
+      spec,
+      candidateFeatures: new CandidateFeaturizer(candidateFeatureData(a.fit, attrs, a.snapshot, a.models)),
+    };
+    const options = { candidates: 100, earlyStopping: false, refit: true, gbdt: { trees: 12, maxDepth: 3, evalEvery: 4 } };
+    const one = await trainRanker(input, options);
+    expect(one.metrics['ranker_trees']).toBe(12);
+    const bag = await trainRanker(input, { ...options, bags: 3 });
+    expect(bag.metrics['ranker_trees']).toBe(36);
+    expect(bag.metrics['ranker_bags']).toBe(3);
+    expect(bag.gbdt!.trees.length).toBe(36);
+    expect(bag.metrics['val_auc']).toBeGreaterThan(0.6);
+    const probe = Float32Array.from({ length: 5 * spec.length }, (_, k) => (k * 7919) % 13);
+    expect(Array.from(gbdtScore(bag.gbdt!, probe, 5))).not.toEqual(Array.from(gbdtScore(one.gbdt!, probe, 5)));
+    await expect(trainRanker(input, { ...options, bags: 0 })).rejects.toThrow(/bags must be an integer in 1..16, got 0/);
+  }, 120_000);
 });
