@@ -1,6 +1,6 @@
 /**
  * `npm run bench:retrieval -- --items N --dim D [--out DIR] [--queries Q] [--buckets B] [--m M]
- *   [--ef-construction EFC] [--ef-search EFS[,EFS…]] [--k K] [--seed S] [--threads T]`
+ *   [--ef-construction EFC] [--ef-search EFS[,EFS…]] [--k K] [--seed S] [--threads T] [--keep-index]`
  *
  * Exact against approximate retrieval on the same deterministic synthetic catalogue
  * ({@link clusteredCatalogue}: clustered embeddings of varying norms, as a matrix
@@ -25,7 +25,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { DEFAULT_HNSW_PARAMS, ExactIndex, HnswIndex, type HnswParams, type IndexHits } from '@recsys/core';
+import { DEFAULT_HNSW_PARAMS, ExactIndex, HnswIndex, type HnswBucket, type HnswParams, type IndexHits } from '@recsys/core';
 import { percentile } from './stats';
 
 /** A deterministic generator of standard normal values (mulberry32 + Box–Muller). */
@@ -113,7 +113,21 @@ export interface RetrievalBenchResult {
   sweep: Array<{ expansion_search: number; recall: number; p50_ms: number; p99_ms: number }>;
   rss_mb: { after_catalogue: number; after_exact: number; after_build: number; after_load: number };
   load_average: { before: number[]; after: number[] };
+  /** Set when `--keep-index` found the graphs of an earlier run: build_s is that run's, measured under this load. */
+  build_reused?: { built_at: string; load_average: number[] };
   command: string;
+}
+
+/** What `--keep-index` stores beside the graphs, to reuse them only for the same catalogue and build settings. */
+interface KeptIndex {
+  items: number;
+  dim: number;
+  seed: number;
+  build: { metric: string; buckets: number; connectivity: number; expansion_add: number };
+  buckets: HnswBucket[];
+  build_s: number;
+  built_at: string;
+  load_average: number[];
 }
 
 /** Options of {@link runRetrievalBench}. */
@@ -130,6 +144,12 @@ export interface RetrievalBenchOptions {
   threads: number;
   /** Where the index file goes while measuring. */
   workDir: string;
+  /**
+   * Keep the graphs in workDir after the run, and reuse those of an earlier run on the same
+   * catalogue and build settings instead of building again (the build is most of the time at
+   * 1M items; the queries can then be measured again, e.g. on a quieter machine).
+   */
+  keepIndex?: boolean;
   log: (line: string) => void;
 }
 
@@ -162,22 +182,36 @@ export async function runRetrievalBench(o: RetrievalBenchOptions): Promise<Retri
   await exact.release();
   const rss1 = rssMb();
 
-  o.log(`hnsw: building ${o.params.buckets} norm buckets, M=${o.params.connectivity} ef_construction=${o.params.expansion_add} with ${o.threads || os.cpus().length} threads`);
-  const t0 = performance.now();
-  let lastTick = 0;
-  const built = HnswIndex.build(cat.vectors, o.dim, o.params, {
-    threads: o.threads,
-    onProgress: (f) => {
-      if (f - lastTick >= 0.1 || f === 1) {
-        lastTick = f;
-        o.log(`  built ${(100 * f).toFixed(0)}% after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      }
-    },
-  });
-  const buildS = (performance.now() - t0) / 1000;
   const prefix = path.join(o.workDir, `bench-${o.items}x${o.dim}`);
-  const buckets = built.save(prefix);
-  await built.release();
+  const build = { metric: o.params.metric, buckets: o.params.buckets, connectivity: o.params.connectivity, expansion_add: o.params.expansion_add };
+  const kept = o.keepIndex ? readKeptIndex(`${prefix}.json`, o, build) : undefined;
+  let buckets: HnswBucket[];
+  let buildS: number;
+  if (kept) {
+    o.log(`hnsw: reusing the graphs built ${kept.built_at} in ${kept.build_s} s (load average then ${kept.load_average.join(' ')}): ${prefix}.*.usearch`);
+    buckets = kept.buckets;
+    buildS = kept.build_s;
+  } else {
+    o.log(`hnsw: building ${o.params.buckets} norm buckets, M=${o.params.connectivity} ef_construction=${o.params.expansion_add} with ${o.threads || os.cpus().length} threads`);
+    const t0 = performance.now();
+    let lastTick = 0;
+    const built = HnswIndex.build(cat.vectors, o.dim, o.params, {
+      threads: o.threads,
+      onProgress: (f) => {
+        if (f - lastTick >= 0.1 || f === 1) {
+          lastTick = f;
+          o.log(`  built ${(100 * f).toFixed(0)}% after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        }
+      },
+    });
+    buildS = (performance.now() - t0) / 1000;
+    buckets = built.save(prefix);
+    await built.release();
+    if (o.keepIndex) {
+      const meta: KeptIndex = { items: o.items, dim: o.dim, seed: o.seed, build, buckets, build_s: round(buildS, 2), built_at: new Date().toISOString(), load_average: os.loadavg().map((v) => round(v, 2)) };
+      fs.writeFileSync(`${prefix}.json`, `${JSON.stringify(meta, null, 2)}\n`);
+    }
+  }
   const rss2 = rssMb();
   const files = buckets.map((b) => path.join(o.workDir, b.file));
   const indexBytes = files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
@@ -202,7 +236,7 @@ export async function runRetrievalBench(o: RetrievalBenchOptions): Promise<Retri
     o.log(`  ef_search ${ef}: recall@${o.k} ${row.recall.toFixed(4)}, p50 ${row.p50_ms} ms, p99 ${row.p99_ms} ms`);
     await ann.release();
   }
-  for (const f of files) fs.rmSync(f, { force: true });
+  if (!o.keepIndex) for (const f of files) fs.rmSync(f, { force: true });
   const first = sweep[0]!;
   const exMs = [...ex.ms].sort((x, y) => x - y);
   return {
@@ -223,8 +257,32 @@ export async function runRetrievalBench(o: RetrievalBenchOptions): Promise<Retri
     sweep,
     rss_mb: { after_catalogue: rss0, after_exact: rss1, after_build: rss2, after_load: rss3 },
     load_average: { before, after: os.loadavg().map((v) => round(v, 2)) },
+    ...(kept ? { build_reused: { built_at: kept.built_at, load_average: kept.load_average } } : {}),
     command: '',
   };
+}
+
+/** The kept index at `file` when it matches this catalogue and build (and its graphs exist), else undefined (with the reason logged). */
+function readKeptIndex(file: string, o: RetrievalBenchOptions, build: KeptIndex['build']): KeptIndex | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  let kept: KeptIndex;
+  try {
+    kept = JSON.parse(fs.readFileSync(file, 'utf8')) as KeptIndex;
+  } catch (err) {
+    o.log(`hnsw: ${file} is not readable JSON (${(err as Error).message}): building again`);
+    return undefined;
+  }
+  const same = kept.items === o.items && kept.dim === o.dim && kept.seed === o.seed && JSON.stringify(kept.build) === JSON.stringify(build);
+  if (!same) {
+    o.log(`hnsw: the kept index ${file} is of another catalogue or build (${JSON.stringify({ items: kept.items, dim: kept.dim, seed: kept.seed, ...kept.build })}): building again`);
+    return undefined;
+  }
+  const missing = kept.buckets.find((b) => !fs.existsSync(path.join(path.dirname(file), b.file)));
+  if (missing) {
+    o.log(`hnsw: the kept graph ${missing.file} is missing: building again`);
+    return undefined;
+  }
+  return kept;
 }
 
 /** The table printed at the end. */
@@ -240,6 +298,7 @@ export function formatRetrievalBench(r: RetrievalBenchResult): string {
     ),
     `RSS MB: catalogue ${r.rss_mb.after_catalogue}, + exact ${r.rss_mb.after_exact}, after build ${r.rss_mb.after_build}, after load ${r.rss_mb.after_load}`,
     `load average before ${r.load_average.before.join(' ')}, after ${r.load_average.after.join(' ')} (a busy machine raises every time)`,
+    ...(r.build_reused ? [`graphs reused from ${r.build_reused.built_at} (--keep-index): build s is that run's, at load average ${r.build_reused.load_average.join(' ')}`] : []),
     `targets at 1,000,000 × 64: recall@300 ≥ 0.95 (${r.ann.recall_at_300 >= 0.95 ? 'met' : 'NOT met'}), ANN p99 ≤ 5 ms (${r.ann.p99_ms <= 5 ? 'met' : 'NOT met'}), load ≤ 10 s (${r.ann.load_s <= 10 ? 'met' : 'NOT met'})`,
   ];
   return lines.join('\n');
@@ -262,6 +321,7 @@ export async function runRetrievalBenchCommand(argv: string[]): Promise<Retrieva
       'ef-search': { type: 'string', default: String(DEFAULT_HNSW_PARAMS.expansion_search) },
       threads: { type: 'string', default: '0' },
       out: { type: 'string', default: 'bench-results' },
+      'keep-index': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -286,6 +346,7 @@ export async function runRetrievalBenchCommand(argv: string[]): Promise<Retrieva
     efSearch,
     threads: int('threads', values.threads!, 0, 1024),
     workDir: path.resolve(values.out!),
+    keepIndex: values['keep-index']!,
     log: (line) => process.stderr.write(`${line}\n`),
   };
   fs.mkdirSync(o.workDir, { recursive: true });

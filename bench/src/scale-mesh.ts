@@ -1,5 +1,5 @@
 /**
- * `npm run scale:mesh -- [--items 1000000 --users 20000 --interactions 2000000] [--out DIR] [--seconds 20]`
+ * `npm run scale:mesh -- [--items 1000000 --users 20000 --interactions 2000000] [--ranker-users N] [--out DIR] [--seconds 120]`
  *
  * The mesh on a large synthetic catalogue with approximate retrieval, end to end:
  *
@@ -33,6 +33,8 @@ const execFileP = promisify(execFile);
 /** What one run measured. */
 export interface ScaleMeshResult {
   items: number;
+  /** Items of the first version's catalogue (those with interactions; fewer than `items` on a long tail). */
+  catalogue_items: number;
   versions: [string, string];
   build_s: [number, number];
   probe_items: number;
@@ -52,25 +54,39 @@ function memoryOf(pid: number): { rss: number; hwm: number } {
 }
 
 /** Runs the scenario; `log` gets progress lines. */
-export async function runScaleMesh(o: { items: number; users: number; interactions: number; out?: string; seconds: number; log: (line: string) => void }): Promise<ScaleMeshResult> {
+export async function runScaleMesh(o: {
+  items: number;
+  users: number;
+  interactions: number;
+  /** `--ranker-users` of the builds (default: the build's). */
+  rankerUsers?: number;
+  out?: string;
+  seconds: number;
+  log: (line: string) => void;
+}): Promise<ScaleMeshResult> {
   const before = os.loadavg().map((v) => Math.round(v * 100) / 100);
   const root = o.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-scale-mesh-'));
   const cleanup = o.out === undefined;
   try {
     const build = async (seed: number): Promise<[string, number]> => {
       const args = [path.join(REPO_ROOT, 'cli/dist/artifacts.js'), '--dataset', 'synthetic', '--users', String(o.users), '--items', String(o.items), '--interactions', String(o.interactions), '--index', 'hnsw', '--history', 'all', '--seed', String(seed), '--out', root];
+      if (o.rankerUsers !== undefined) args.push('--ranker-users', String(o.rankerUsers));
       o.log(`$ node ${args.map((a) => path.relative(REPO_ROOT, a) || a).join(' ')}`);
       const t0 = Date.now();
-      await execFileP(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+      const { stdout } = await execFileP(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+      // The build's summary: time and peak RSS per phase.
+      stdout.trimEnd().split('\n').forEach((line) => o.log(line));
       return [path.basename(resolveArtifactDir(root)), (Date.now() - t0) / 1000];
     };
     const [first, b1] = await build(42);
     const [second, b2] = await build(43);
     if (first === second) throw new Error('the two builds gave the same version');
     setCurrentVersion(root, first);
-    const users = loadArtifacts(root, ['userIds']).userIds.slice(0, 200);
+    const live = loadArtifacts(root, ['userIds']);
+    const users = live.userIds.slice(0, 200);
+    const catalogue = live.manifest.dataset.items;
     o.log(`mesh on ${first} (RETRIEVAL_INDEX=hnsw), then hot reload to ${second}`);
-    const mesh = await startMesh({ artifactsDir: root, ports: 'free', env: { LOG_LEVEL: 'warn', ARTIFACTS_POLL_MS: '500' }, serviceEnv: { 'candidate-generator': { RETRIEVAL_INDEX: 'hnsw' } } });
+    const mesh = await startMesh({ artifactsDir: root, ports: 'free', env: { LOG_LEVEL: 'warn', ARTIFACTS_POLL_MS: '500' }, serviceEnv: { 'candidate-generator': { RETRIEVAL_INDEX: 'hnsw' } }, readyTimeoutMs: 600_000 });
     const cgPid = mesh.services['candidate-generator'].child.pid!;
     const client = createClient(GatewayServiceClient, mesh.gatewayAddress);
     const failures: string[] = [];
@@ -125,6 +141,7 @@ export async function runScaleMesh(o: { items: number; users: number; interactio
     if (!(switchS >= 0)) failures.push(`the mesh did not switch to ${second} within ${o.seconds} s`);
     return {
       items: o.items,
+      catalogue_items: catalogue,
       versions: [first, second],
       build_s: [b1, b2],
       probe_items: probeItems,
@@ -148,6 +165,7 @@ export async function runScaleMeshCommand(argv: string[]): Promise<number> {
       items: { type: 'string', default: '1000000' },
       users: { type: 'string', default: '20000' },
       interactions: { type: 'string', default: '2000000' },
+      'ranker-users': { type: 'string' },
       seconds: { type: 'string', default: '120' },
       out: { type: 'string' },
     },
@@ -163,12 +181,13 @@ export async function runScaleMeshCommand(argv: string[]): Promise<number> {
     users: int('users', values.users!, 10, 50_000_000),
     interactions: int('interactions', values.interactions!, 10, 500_000_000),
     seconds: int('seconds', values.seconds!, 1, 3600),
+    ...(values['ranker-users'] === undefined ? {} : { rankerUsers: int('ranker-users', values['ranker-users'], 2, 50_000_000) }),
     ...(values.out === undefined ? {} : { out: path.resolve(values.out) }),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(
-    `${r.items} items: ${r.requests} requests across the hot reload, ${r.failures.length} failed, ${r.degraded} degraded; switched after ${r.switch_s} s; ` +
+    `${r.catalogue_items} items (of ${r.items} generated): ${r.requests} requests across the hot reload, ${r.failures.length} failed, ${r.degraded} degraded; switched after ${r.switch_s} s; ` +
       `candidate generator RSS ${r.candidate_generator_rss_mb.before} MiB before, peak ${r.candidate_generator_rss_mb.peak} MiB, ${r.candidate_generator_rss_mb.after} MiB after; load average ${r.load_average.before.join(' ')} → ${r.load_average.after.join(' ')}\n`,
   );
   return r.failures.length === 0 ? 0 : 1;

@@ -26,6 +26,8 @@ export interface ArtifactsCliOptions {
   users?: number;
   items?: number;
   interactions?: number;
+  /** At most this many users train the ranker (default: the library's, 10,000). */
+  rankerUsers?: number;
   help: boolean;
 }
 
@@ -36,7 +38,7 @@ export class UsageError extends Error {
 
 /** The `--help` text. */
 export const USAGE = `Usage: npm run artifacts -- [--dataset synthetic|movielens] [--data DIR] [--out DIR] [--seed N] [--history train|all]
-                          [--index auto|exact|hnsw] [--users U --items I --interactions N]
+                          [--index auto|exact|hnsw] [--users U --items I --interactions N] [--ranker-users N]
 
 Builds a versioned artifact directory DIR/<version>/ (embeddings, item neighbour lists,
 feature snapshot, ONNX ranker, manifest with sha256 of every file) and points DIR/CURRENT at it.
@@ -52,6 +54,8 @@ feature snapshot, ONNX ranker, manifest with sha256 of every file) and points DI
   --users U        synthetic: number of users (default 2000)
   --items I        synthetic: number of items (default 3000)
   --interactions N synthetic: target number of interactions (default 100000)
+  --ranker-users N at most N users (sampled by the seed) train the ranker, each one a retrieval
+                   over the whole catalogue (default 10000)
   -h, --help       show this help
 
 Set SOURCE_DATE_EPOCH (seconds) to fix the manifest's creation time.`;
@@ -73,7 +77,7 @@ export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}" (flags start with --; see --help)`);
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(0, eq) : arg;
-    if (!['--dataset', '--data', '--out', '--seed', '--history', '--index', '--users', '--items', '--interactions'].includes(flag)) throw new UsageError(`unknown flag ${flag} (see --help)`);
+    if (!['--dataset', '--data', '--out', '--seed', '--history', '--index', '--users', '--items', '--interactions', '--ranker-users'].includes(flag)) throw new UsageError(`unknown flag ${flag} (see --help)`);
     let value: string | undefined;
     if (eq >= 0) value = arg.slice(eq + 1);
     else {
@@ -110,6 +114,12 @@ export function parseArtifactsArgs(argv: readonly string[]): ArtifactsCliOptions
         const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
         if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: expected an integer in 1..${max}, got "${value}"`);
         opts[flag.slice(2) as 'users' | 'items' | 'interactions'] = n;
+        break;
+      }
+      case '--ranker-users': {
+        const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+        if (!Number.isSafeInteger(n) || n < 2 || n > 50_000_000) throw new UsageError(`--ranker-users: expected an integer in 2..50000000, got "${value}"`);
+        opts.rankerUsers = n;
         break;
       }
       case '--seed': {
@@ -208,6 +218,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
         ...(opts.items === undefined ? {} : { items: opts.items }),
         ...(opts.interactions === undefined ? {} : { interactions: opts.interactions }),
       },
+      ...(opts.rankerUsers === undefined ? {} : { ranker: { maxUsers: opts.rankerUsers } }),
       ...(created === undefined ? {} : { created }),
       onProgress: (p) => bar.update(PHASE_TITLES[p.phase], p.fraction, p.note),
     });

@@ -13,6 +13,7 @@ describe('parseArtifactsArgs', () => {
       help: false,
     });
     expect(parseArtifactsArgs(['--index', 'hnsw', '--users', '10', '--items=20', '--interactions', '300'])).toMatchObject({ index: 'hnsw', users: 10, items: 20, interactions: 300 });
+    expect(parseArtifactsArgs(['--ranker-users', '5000']).rankerUsers).toBe(5000);
     expect(parseArtifactsArgs(['--dataset=movielens', '--data', '/d'])).toMatchObject({ dataset: 'movielens', data: '/d' });
     expect(parseArtifactsArgs(['-h']).help).toBe(true);
   });
@@ -31,6 +32,7 @@ describe('parseArtifactsArgs', () => {
     [['--users', 'five'], /^--users: expected an integer in 1\.\.50000000, got "five"$/],
     [['--interactions', '0'], /^--interactions: expected an integer in 1\.\.500000000, got "0"$/],
     [['--dataset', 'movielens', '--data', '/d', '--items', '5'], /^--users, --items and --interactions are only used with --dataset synthetic$/],
+    [['--ranker-users', '1'], /^--ranker-users: expected an integer in 2\.\.50000000, got "1"$/],
     [['--index', 'faiss'], /^--index: expected one of auto, exact, hnsw, got "faiss"$/],
     [['--catalogue', '5'], /^unknown flag --catalogue/],
     [['build'], /^unexpected argument "build"/],

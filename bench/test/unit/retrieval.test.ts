@@ -36,6 +36,36 @@ describe('npm run bench:retrieval (tiny catalogue)', () => {
     expect(fs.readdirSync(out)).toEqual(['retrieval.json']);
   }, 120_000);
 
+  it('--keep-index keeps the graphs and reuses them for the same catalogue and build; another build setting builds again', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-bench-keep-'));
+    const lines: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const run = (...extra: string[]) => runRetrievalBenchCommand(['--items', '2000', '--dim', '8', '--queries', '10', '--threads', '1', '--out', dir, '--keep-index', ...extra]);
+    try {
+      const first = await run();
+      expect(first.build_reused).toBeUndefined();
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith('.usearch'))).toHaveLength(4);
+      lines.length = 0;
+      const second = await run();
+      expect(second.build_reused?.built_at).toEqual(expect.any(String));
+      expect(second.ann.build_s).toBe(first.ann.build_s);
+      expect(second.ann.recall_at_300).toBe(first.ann.recall_at_300);
+      expect(lines.join('')).toMatch(/hnsw: reusing the graphs built/);
+      lines.length = 0;
+      const other = await run('--m', '8');
+      expect(other.build_reused).toBeUndefined();
+      expect(lines.join('')).toMatch(/of another catalogue or build/);
+    } finally {
+      write.mockRestore();
+      err.mockRestore();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('is deterministic and clustered: the same seed gives the same catalogue', () => {
     const a = clusteredCatalogue(1000, 8, 5, 7);
     const b = clusteredCatalogue(1000, 8, 5, 7);

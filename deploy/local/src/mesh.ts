@@ -19,6 +19,8 @@ export interface MeshOptions {
    * `mesh.pem`, `mesh-key.pem`); `mutual` also requires client certificates (mTLS).
    */
   tls?: { dir: string; mutual?: boolean };
+  /** How long each service may take to become SERVING (default 60 s; a 1M-item artifact verifies and loads for longer). */
+  readyTimeoutMs?: number;
 }
 
 /** Environment that turns TLS (and with `mutual`, mTLS) on for a service, from a dev-certs folder. */
@@ -101,6 +103,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       },
       onLine: opts.onLine,
       credentials: opts.tls ? tlsClientCredentials(opts.tls.dir) : undefined,
+      ...(opts.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: opts.readyTimeoutMs }),
       signal: stopping.signal,
     });
     const life = starting.then((p) => p.exited, () => undefined);

@@ -183,22 +183,30 @@ export class CandidateFeaturizer {
         for (let k = 0; k < dim; k++) s += ue[k]! * itemEmbeddings[o + k]!;
         return Math.fround(s);
       };
-      const all: number[] = [];
-      for (const i of this.eligible) if (!q.exclude.has(i)) all.push(dot(i));
-      all.sort((a, b) => b - a);
-      for (let j = 0; j < n; j++) {
-        const s = dot(items[j]!);
-        alsScore[j] = s;
-        // 1 + #eligible items scoring strictly higher (binary search in the descending list).
+      // als_rank = 1 + #eligible, non-excluded items scoring strictly higher, in one pass
+      // over the catalogue without sorting it (O(items · log n)): with the candidates'
+      // scores ascending, an item beats exactly the first `lo` of them (lo = #scores below
+      // it), counted in beats[lo]; a candidate at sorted position p is beaten by Σ beats[t > p].
+      const sorted = new Float64Array(n);
+      for (let j = 0; j < n; j++) sorted[j] = alsScore[j] = dot(items[j]!);
+      sorted.sort();
+      const below = (x: number): number => {
         let lo = 0;
-        let hi = all.length;
+        let hi = n;
         while (lo < hi) {
           const mid = (lo + hi) >> 1;
-          if (all[mid]! > s) lo = mid + 1;
+          if (sorted[mid]! < x) lo = mid + 1;
           else hi = mid;
         }
-        alsRank[j] = lo + 1;
-      }
+        return lo;
+      };
+      const beats = new Float64Array(n + 1);
+      for (const i of this.eligible) beats[below(dot(i))]!++;
+      // Excluded items are few: take theirs back out rather than test every item.
+      for (const i of q.exclude) if (Number.isInteger(i) && i >= 0 && i < nItems && this.data.itemPopularity[i]! > 0) beats[below(dot(i))]!--;
+      const beaten = new Float64Array(n + 1);
+      for (let t = n - 1; t >= 0; t--) beaten[t] = beaten[t + 1]! + beats[t + 1]!;
+      for (let j = 0; j < n; j++) alsRank[j] = beaten[below(alsScore[j]!)]! + 1;
     }
 
     const nb = this.data.neighbors;

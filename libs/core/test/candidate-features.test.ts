@@ -51,6 +51,40 @@ describe('CandidateFeaturizer', () => {
     expect(col(out, 'genre_last10')).toEqual([0.5, 1]);
   });
 
+  it('als_rank counts the eligible, non-excluded items scoring strictly higher (brute force, ties, excluded candidates)', () => {
+    const nItems = 400;
+    let x = 7;
+    const next = (): number => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+    // Signed 3-d vectors on a coarse grid (many ties), norms from 0 to about 4.
+    const dim = 3;
+    const itemEmbeddings = Float32Array.from({ length: nItems * dim }, () => (Math.floor(next() * 20) - 8) / 4);
+    const itemPopularity = Float32Array.from({ length: nItems }, () => (next() < 0.2 ? 0 : 1));
+    const f = new CandidateFeaturizer({
+      nItems,
+      dim,
+      itemEmbeddings,
+      itemPopularity,
+      timeline: { ptr: new Int32Array(nItems + 1), days: new Float32Array(0) },
+      itemGenres: new Float32Array(0),
+      nGenres: 0,
+    });
+    const exclude = new Set(Array.from({ length: 60 }, () => Math.floor(next() * nItems)));
+    const candidates = Array.from({ length: 50 }, (_, j) => (j * 7) % nItems);
+    const score = (q: number[], i: number): number => Math.fround(q.reduce((acc, v, k) => acc + v * itemEmbeddings[i * dim + k]!, 0));
+    // Several queries, signed scores.
+    for (const query of [[1, 0.5, 0], [-0.25, 2, 1], [0.01, 0, 0]]) {
+      const out = f.compute({ userEmbedding: Float32Array.from(query), recentItems: [], exclude, refDay: NaN }, candidates);
+      const all = Array.from({ length: nItems }, (_, i) => i);
+      const expected = candidates.map((c) => 1 + all.filter((i) => itemPopularity[i]! > 0 && !exclude.has(i) && score(query, i) > score(query, c)).length);
+      expect(col(out, 'als_rank')).toEqual(expected);
+    }
+    // Candidates among the best-scoring items.
+    const q = [1, 1, 1];
+    const best = Array.from({ length: nItems }, (_, i) => i).sort((a, b) => score(q, b) - score(q, a)).slice(0, 30);
+    const out = f.compute({ userEmbedding: Float32Array.from(q), recentItems: [], exclude, refDay: NaN }, best);
+    expect(col(out, 'als_rank')).toEqual(best.map((c) => 1 + Array.from({ length: nItems }, (_, i) => i).filter((i) => itemPopularity[i]! > 0 && !exclude.has(i) && score(q, i) > score(q, c)).length));
+  });
+
   it('an unknown user with no history gets the defaults where nothing can be computed', () => {
     const f = new CandidateFeaturizer(data());
     const out = f.compute({ recentItems: [], exclude: new Set(), refDay: 200 }, [0, 1]);

@@ -4,7 +4,7 @@
  * S_ii = 0, and for each item i only its `k` largest S_ij kept (ties → lower j; zeros are
  * never kept). Served as the covisitation source (`@recsys/core` MergedRetriever).
  */
-import type { ItemNeighbors } from '@recsys/core';
+import { TopKHeap, type ItemNeighbors } from '@recsys/core';
 import { interactionMatrix } from './als';
 import type { History } from './datasets';
 
@@ -24,8 +24,10 @@ export function itemKnn(history: History, k = 100, onProgress?: (fraction: numbe
   const counts = new Float64Array(nItems);
   const touched = new Int32Array(nItems);
   const ptr = new Int32Array(nItems + 1);
-  const outItems: number[] = [];
-  const outWeights: number[] = [];
+  // At most k per item, in typed arrays (no per-pair JS objects), trimmed at the end.
+  const outItems = new Int32Array(nItems * k);
+  const outWeights = new Float32Array(nItems * k);
+  let w = 0;
   for (let i = 0; i < nItems; i++) {
     let nTouched = 0;
     for (let p = m.itemPtr[i]!; p < m.itemPtr[i + 1]!; p++) {
@@ -37,20 +39,20 @@ export function itemKnn(history: History, k = 100, onProgress?: (fraction: numbe
         counts[j]!++;
       }
     }
-    const cand: Array<[number, number]> = [];
+    // Best k by weight, ties → lower j (the heap's order).
+    const heap = new TopKHeap(k);
     for (let t = 0; t < nTouched; t++) {
       const j = touched[t]!;
-      cand.push([j, counts[j]! / (norm[i]! * norm[j]!)]);
+      heap.offer(j, counts[j]! / (norm[i]! * norm[j]!));
       counts[j] = 0;
     }
-    cand.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-    for (let r = 0; r < Math.min(k, cand.length); r++) {
-      outItems.push(cand[r]![0]);
-      outWeights.push(cand[r]![1]);
-    }
-    ptr[i + 1] = outItems.length;
+    const best = heap.result();
+    outItems.set(best.indices, w);
+    outWeights.set(best.scores, w);
+    w += best.indices.length;
+    ptr[i + 1] = w;
     if (onProgress && i % 1000 === 0) onProgress(i / nItems);
   }
   onProgress?.(1);
-  return { ptr, items: Int32Array.from(outItems), weights: Float32Array.from(outWeights) };
+  return { ptr, items: outItems.slice(0, w), weights: outWeights.slice(0, w) };
 }

@@ -10,8 +10,9 @@
  * Every malformed row is an error naming the file and the 1-based line; nothing is
  * skipped silently.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Dataset, Interaction, ItemMetadata } from './datasets';
 
 /** The layouts {@link loadMovieLens} understands. */
@@ -110,23 +111,60 @@ export function splitCsvLine(line: string, file: string, lineNo: number): string
   }
 }
 
-/** Lines of a text file with their 1-based numbers, without empty trailing lines. */
-function readLines(file: string, encoding: BufferEncoding): Array<[number, string]> {
-  let text: string;
+/** Bytes read from a data file at a time: files are streamed, never held whole in memory. */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * Non-empty lines of a text file with their 1-based numbers, read in {@link READ_CHUNK}
+ * pieces (a StringDecoder keeps characters split across pieces whole).
+ */
+function* readLines(file: string, encoding: BufferEncoding): Generator<[number, string]> {
+  let fd: number;
   try {
-    text = readFileSync(file, encoding);
+    fd = openSync(file, 'r');
   } catch (err) {
     throw new DatasetFormatError(file, undefined, `cannot read: ${(err as Error).message}`);
   }
-  const lines = text.split(/\r?\n/);
-  const out: Array<[number, string]> = [];
-  lines.forEach((l, i) => {
-    if (l.trim() !== '') out.push([i + 1, l]);
-  });
-  return out;
+  try {
+    const decoder = new StringDecoder(encoding);
+    const chunk = Buffer.alloc(READ_CHUNK);
+    let rest = '';
+    let lineNo = 0;
+    for (;;) {
+      const n = readSync(fd, chunk, 0, READ_CHUNK, null);
+      const text = rest + (n > 0 ? decoder.write(chunk.subarray(0, n)) : decoder.end());
+      const lines = text.split(/\r?\n/);
+      // The last piece may be a partial line, unless the file has ended.
+      rest = n > 0 ? lines.pop()! : '';
+      for (const l of lines) {
+        lineNo++;
+        if (l.trim() !== '') yield [lineNo, l];
+      }
+      if (n === 0) return;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
-function parseRating(fields: string[], file: string, lineNo: number, cols: { user: number; item: number; rating: number; ts: number }): Interaction {
+/** One shared string per distinct id, so millions of rows hold a few thousand id strings. */
+function idInterner(): (id: string) => string {
+  const seen = new Map<string, string>();
+  return (id) => {
+    const known = seen.get(id);
+    if (known !== undefined) return known;
+    seen.set(id, id);
+    return id;
+  };
+}
+
+function parseRating(
+  fields: string[],
+  file: string,
+  lineNo: number,
+  cols: { user: number; item: number; rating: number; ts: number },
+  intern: (id: string) => string,
+): Interaction {
   const user = fields[cols.user]!.trim();
   const item = fields[cols.item]!.trim();
   const ratingText = fields[cols.rating]!.trim();
@@ -138,7 +176,7 @@ function parseRating(fields: string[], file: string, lineNo: number, cols: { use
   const ts = /^-?[0-9]+$/.test(tsText) ? Number(tsText) : NaN;
   if (!Number.isSafeInteger(ts)) throw new DatasetFormatError(file, lineNo, `timestamp must be integer seconds, got "${tsText}"`);
   // Strip leading zeros so "007" and "7" are one id, as the fingerprint's integer arithmetic sees them.
-  return { user: String(Number(user)), item: String(Number(item)), rating, ts };
+  return { user: intern(String(Number(user))), item: intern(String(Number(item))), rating, ts };
 }
 
 /** Release year at the end of a MovieLens title, e.g. `Heat (1995)` → 1995. */
@@ -147,41 +185,47 @@ export function yearFromTitle(title: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Index of column `name` in a header. */
+function col(name: string, file: string, names: string[], lineNo: number): number {
+  const c = names.indexOf(name);
+  if (c < 0) throw new DatasetFormatError(file, lineNo, `header lacks column "${name}" (found: ${names.join(', ')})`);
+  return c;
+}
+
 function loadCsvLayout(dir: string): Dataset {
   const ratingsFile = path.resolve(dir, 'ratings.csv');
   const moviesFile = path.resolve(dir, 'movies.csv');
   const interactions: Interaction[] = [];
-  const ratingLines = readLines(ratingsFile, 'utf8');
-  const header = ratingLines[0];
-  if (header === undefined) throw new DatasetFormatError(ratingsFile, undefined, 'file is empty');
-  const cols = splitCsvLine(header[1], ratingsFile, header[0]).map((c) => c.trim());
-  const col = (name: string, file: string, names: string[], lineNo: number): number => {
-    const c = names.indexOf(name);
-    if (c < 0) throw new DatasetFormatError(file, lineNo, `header lacks column "${name}" (found: ${names.join(', ')})`);
-    return c;
-  };
-  const rc = {
-    user: col('userId', ratingsFile, cols, header[0]),
-    item: col('movieId', ratingsFile, cols, header[0]),
-    rating: col('rating', ratingsFile, cols, header[0]),
-    ts: col('timestamp', ratingsFile, cols, header[0]),
-  };
-  for (let k = 1; k < ratingLines.length; k++) {
-    const [lineNo, line] = ratingLines[k]!;
+  const intern = idInterner();
+  let cols: string[] | undefined;
+  let rc: { user: number; item: number; rating: number; ts: number } | undefined;
+  for (const [lineNo, line] of readLines(ratingsFile, 'utf8')) {
+    if (cols === undefined || rc === undefined) {
+      cols = splitCsvLine(line, ratingsFile, lineNo).map((c) => c.trim());
+      rc = {
+        user: col('userId', ratingsFile, cols, lineNo),
+        item: col('movieId', ratingsFile, cols, lineNo),
+        rating: col('rating', ratingsFile, cols, lineNo),
+        ts: col('timestamp', ratingsFile, cols, lineNo),
+      };
+      continue;
+    }
     const fields = line.split(',');
     if (fields.length !== cols.length) throw new DatasetFormatError(ratingsFile, lineNo, `expected ${cols.length} fields, got ${fields.length}`);
-    interactions.push(parseRating(fields, ratingsFile, lineNo, rc));
+    interactions.push(parseRating(fields, ratingsFile, lineNo, rc, intern));
   }
+  if (cols === undefined) throw new DatasetFormatError(ratingsFile, undefined, 'file is empty');
 
-  const movieLines = readLines(moviesFile, 'utf8');
-  const mHeader = movieLines[0];
-  if (mHeader === undefined) throw new DatasetFormatError(moviesFile, undefined, 'file is empty');
-  const mCols = splitCsvLine(mHeader[1], moviesFile, mHeader[0]).map((c) => c.trim());
-  const mc = { item: col('movieId', moviesFile, mCols, mHeader[0]), title: col('title', moviesFile, mCols, mHeader[0]), genres: col('genres', moviesFile, mCols, mHeader[0]) };
+  let mCols: string[] | undefined;
+  let mc: { item: number; title: number; genres: number } | undefined;
   const items = new Map<string, ItemMetadata>();
   const genreSet = new Set<string>();
-  for (let k = 1; k < movieLines.length; k++) {
-    const [lineNo, line] = movieLines[k]!;
+  for (const [lineNo, line] of readLines(moviesFile, 'utf8')) {
+    if (mCols === undefined || mc === undefined) {
+      mCols = splitCsvLine(line, moviesFile, lineNo).map((c) => c.trim());
+      mc = { item: col('movieId', moviesFile, mCols, lineNo), title: col('title', moviesFile, mCols, lineNo), genres: col('genres', moviesFile, mCols, lineNo) };
+      continue;
+    }
     const fields = splitCsvLine(line, moviesFile, lineNo);
     if (fields.length !== mCols.length) throw new DatasetFormatError(moviesFile, lineNo, `expected ${mCols.length} fields, got ${fields.length}`);
     const id = fields[mc.item]!.trim();
@@ -195,6 +239,7 @@ function loadCsvLayout(dir: string): Dataset {
     const year = yearFromTitle(title);
     items.set(key, { genres, title, ...(year === undefined ? {} : { year }) });
   }
+  if (mCols === undefined) throw new DatasetFormatError(moviesFile, undefined, 'file is empty');
   return {
     name: path.basename(path.resolve(dir)).replace(/[^A-Za-z0-9._-]/g, '-') || 'movielens',
     source: `MovieLens csv layout: ${ratingsFile}, ${moviesFile}`,
@@ -214,10 +259,11 @@ function loadUDataLayout(dir: string): Dataset {
   const dataFile = path.resolve(dir, 'u.data');
   const itemFile = path.resolve(dir, 'u.item');
   const interactions: Interaction[] = [];
+  const intern = idInterner();
   for (const [lineNo, line] of readLines(dataFile, 'utf8')) {
     const fields = line.split('\t');
     if (fields.length !== 4) throw new DatasetFormatError(dataFile, lineNo, `expected 4 tab-separated fields (user item rating timestamp), got ${fields.length}`);
-    interactions.push(parseRating(fields, dataFile, lineNo, { user: 0, item: 1, rating: 2, ts: 3 }));
+    interactions.push(parseRating(fields, dataFile, lineNo, { user: 0, item: 1, rating: 2, ts: 3 }, intern));
   }
   const items = new Map<string, ItemMetadata>();
   const nFlags = ML100K_GENRES.length;

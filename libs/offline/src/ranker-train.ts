@@ -189,6 +189,13 @@ export interface RankerTrainOptions {
   negativesPerUser: number;
   /** Share of the users with validation items held out to measure the ranker. Default 0.2. */
   holdoutFraction: number;
+  /**
+   * At most this many users with validation items are used (training and held out
+   * together), sampled by the seed: each one costs a retrieval over the whole catalogue
+   * and the candidate features, so the phase stays bounded on millions of users. Default
+   * 10,000 (every user of MovieLens up to ml-1m).
+   */
+  maxUsers: number;
   /** The model: gradient-boosted trees (default) or the MLP. */
   model: 'gbdt' | 'mlp';
   /** MLP settings. */
@@ -228,6 +235,7 @@ const DEFAULT_RANKER_OPTIONS: Readonly<RankerTrainOptions> = {
   candidates: 300,
   negativesPerUser: 50,
   holdoutFraction: 0.2,
+  maxUsers: 10_000,
   model: 'gbdt',
   mlp: {},
   gbdt: {},
@@ -277,10 +285,11 @@ interface UserRows {
 
 /**
  * Stage-A rows over one training input: each user's candidates and model input, as served
- * to a known or an unknown user (computed once, cached), labelled training rows of a list
+ * to a known or an unknown user (cached with `keepRows`, for models trained again on the
+ * same users), labelled training rows of a list
  * of users (negatives and cold-start users drawn from `rng`), and held-out users' rows.
  */
-async function stageARows(input: RankerTrainingInput, o: RankerTrainOptions, rng: Rng) {
+async function stageARows(input: RankerTrainingInput, o: RankerTrainOptions, rng: Rng, keepRows: boolean) {
   const { spec } = input;
   const width = spec.length;
   const window = input.recentItems ?? 1000;
@@ -289,14 +298,17 @@ async function stageARows(input: RankerTrainingInput, o: RankerTrainOptions, rng
   const lastDayCol = input.snapshot.views.user.features.findIndex((f) => f.name === 'user_last_ts_days');
   const uw = input.snapshot.views.user.features.length;
 
-  /** Candidates and model input of user u, as served to a known user or to an unknown one (computed once). */
+  /**
+   * Candidates and model input of user u, as served to a known user or to an unknown one;
+   * kept only with `keepRows` (300 rows × every feature per user add up on many users).
+   */
   const cache = new Map<string, UserRows>();
   const rowsOf = async (u: number, cold: boolean): Promise<UserRows> => {
     const key = `${u}${cold ? 'c' : 'k'}`;
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
     const made = await computeRows(u, cold);
-    cache.set(key, made);
+    if (keepRows) cache.set(key, made);
     return made;
   };
   const computeRows = async (u: number, cold: boolean): Promise<UserRows> => {
@@ -378,12 +390,14 @@ export async function trainRanker(input: RankerTrainingInput, options: Partial<R
   }
   if (!(Number.isInteger(o.bags) && o.bags >= 1 && o.bags <= 16)) throw new RangeError(`ranker training: bags must be an integer in 1..16, got ${o.bags}`);
   const rng = createRng(o.seed);
+  if (!Number.isInteger(o.maxUsers) || o.maxUsers < 2) throw new RangeError(`ranker training: maxUsers must be an integer >= 2, got ${o.maxUsers}`);
   const users = input.targets.flatMap((t, u) => (t.size > 0 ? [u] : []));
   rng.shuffle(users);
+  users.length = Math.min(users.length, o.maxUsers);
   const nHoldout = Math.round(users.length * o.holdoutFraction);
   const holdout = users.slice(0, nHoldout).sort((a, b) => a - b);
   const training = users.slice(nHoldout).sort((a, b) => a - b);
-  const stage = await stageARows(input, o, rng);
+  const stage = await stageARows(input, o, rng, o.refit);
   const { buildRows } = stage;
   o.onProgress?.(0, 'candidates of held-out users');
   const { users: held, x: heldX, rows: heldRows, ndcg: heldNdcg } = await stage.heldOut(holdout);
@@ -510,9 +524,11 @@ export async function crossValidateRanker(input: RankerTrainingInput, options: P
   }
   const width = input.spec.length;
   const rng = createRng(o.seed);
+  if (!Number.isInteger(o.maxUsers) || o.maxUsers < 2) throw new RangeError(`ranker training: maxUsers must be an integer >= 2, got ${o.maxUsers}`);
   const users = rng.shuffle(input.targets.flatMap((t, u) => (t.size > 0 ? [u] : [])));
+  users.length = Math.min(users.length, o.maxUsers);
   if (users.length < folds) throw new RangeError(`ranker cross-validation: ${users.length} users with targets for ${folds} folds`);
-  const stage = await stageARows(input, o, rng);
+  const stage = await stageARows(input, o, rng, true);
   const perFold: number[][] = [];
   const steps = folds * o.bags;
   for (let k = 0; k < folds; k++) {

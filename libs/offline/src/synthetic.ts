@@ -8,6 +8,12 @@
  * ∝ popularity × exp(affinity) (Gumbel top-k), only items already released during the
  * user's active period, at times after the item's release; ratings 0.5–5 in half steps
  * grow with affinity and item quality. Same options → same dataset, bit for bit.
+ *
+ * Cost O(interactions + items), not O(users × items): when the catalogue is larger than
+ * a few times a user's count, the Gumbel top-k runs over a pool drawn from a proposal
+ * (popularity overall and within the user's genres) with each key corrected by the
+ * proposal's log-probability (importance weighting), so the catalogue is never scanned
+ * per user.
  */
 import { TopKHeap } from '@recsys/core';
 import type { Dataset, Interaction, ItemMetadata } from './datasets';
@@ -103,6 +109,74 @@ function latent(rng: Rng, centroids: Float64Array[], genres: number[], dim: numb
   return v;
 }
 
+/** Candidates drawn per chosen item when the catalogue is larger than this many per user's count. */
+const POOL_FACTOR = 4;
+/** Share of the proposal drawn from the whole catalogue by popularity; the rest from the user's genres. */
+const GLOBAL_SHARE = 0.3;
+
+/**
+ * The proposal a user's candidate pool is drawn from, in O(log items) per draw: a mixture
+ * of item popularity over the whole catalogue ({@link GLOBAL_SHARE}) and popularity within
+ * each of the user's genres (the rest, split evenly), by binary search over cumulative
+ * weights.
+ */
+class ItemProposal {
+  private readonly cumulative: Float64Array;
+  private readonly genreItems: Int32Array[];
+  private readonly genreCumulative: Float64Array[];
+
+  constructor(
+    private readonly weight: Float64Array,
+    private readonly itemGenres: readonly number[][],
+    nGenres: number,
+  ) {
+    this.cumulative = cumulativeSum(weight, null);
+    const members: number[][] = Array.from({ length: nGenres }, () => []);
+    itemGenres.forEach((gs, i) => gs.forEach((g) => members[g]!.push(i)));
+    this.genreItems = members.map((m) => Int32Array.from(m));
+    this.genreCumulative = this.genreItems.map((m) => cumulativeSum(weight, m));
+  }
+
+  /** Distinct items drawn from the proposal for a user of `genres`, about `size` of them (fewer when draws repeat). */
+  pool(rng: Rng, genres: readonly number[], size: number): Int32Array {
+    const seen = new Set<number>();
+    for (let draw = 0; seen.size < size && draw < 2 * size; draw++) {
+      if (rng.float() < GLOBAL_SHARE) {
+        seen.add(sampleWeighted(rng, this.cumulative));
+      } else {
+        const g = genres[rng.int(genres.length)]!;
+        const cum = this.genreCumulative[g]!;
+        if (cum.length > 0) seen.add(this.genreItems[g]![sampleWeighted(rng, cum)]!);
+      }
+    }
+    return Int32Array.from(seen).sort();
+  }
+
+  /** Probability of one draw of {@link pool} giving item `i` for a user of `genres`. */
+  probability(i: number, genres: readonly number[]): number {
+    const w = this.weight[i]!;
+    let p = (GLOBAL_SHARE * w) / this.cumulative[this.cumulative.length - 1]!;
+    for (const g of genres) {
+      if (!this.itemGenres[i]!.includes(g)) continue;
+      const cum = this.genreCumulative[g]!;
+      p += ((1 - GLOBAL_SHARE) / genres.length) * (w / cum[cum.length - 1]!);
+    }
+    return p;
+  }
+}
+
+/** Running sums of `weight` over `indices` (every index when null). */
+function cumulativeSum(weight: Float64Array, indices: ArrayLike<number> | null): Float64Array {
+  const n = indices === null ? weight.length : indices.length;
+  const out = new Float64Array(n);
+  let acc = 0;
+  for (let k = 0; k < n; k++) {
+    acc += weight[indices === null ? k : indices[k]!]!;
+    out[k] = acc;
+  }
+  return out;
+}
+
 /**
  * Generates a synthetic dataset (user and item ids are "1", "2", …, like MovieLens).
  *
@@ -128,18 +202,21 @@ export function generateSynthetic(options: Partial<SyntheticOptions> = {}): Data
     genreCum[k] = acc;
   });
 
-  // Items.
-  const itemVec: Float64Array[] = [];
-  const itemLogWeight = new Float64Array(o.items);
+  // Items: latent factors in one flat matrix, popularity by a shuffled Zipf rank.
+  const itemVec = new Float64Array(o.items * dim);
+  const itemWeight = new Float64Array(o.items);
   const itemQuality = new Float64Array(o.items);
   const itemAvailable = new Float64Array(o.items);
+  const itemGenreLists: number[][] = [];
+  const itemIds: string[] = [];
   const items = new Map<string, ItemMetadata>();
   const popRank = rng.shuffle(Int32Array.from({ length: o.items }, (_, i) => i));
   for (let i = 0; i < o.items; i++) {
     const extra = rng.float();
     const genres = distinctGenres(rng, genreCum, 1 + (extra < 0.45 ? 0 : extra < 0.8 ? 1 : 2));
-    itemVec.push(latent(rng, centroids, genres, dim));
-    itemLogWeight[i] = -o.zipf * Math.log(popRank[i]! + 1);
+    itemVec.set(latent(rng, centroids, genres, dim), i * dim);
+    itemGenreLists.push(genres);
+    itemWeight[i] = Math.pow(popRank[i]! + 1, -o.zipf);
     itemQuality[i] = 0.4 * rng.normal();
     const u = rng.float();
     const year = 1950 + Math.floor(70 * (1 - u * u));
@@ -147,8 +224,10 @@ export function generateSynthetic(options: Partial<SyntheticOptions> = {}): Data
     itemAvailable[i] = Math.max(T_START, release);
     const meta: ItemMetadata = { genres: genres.map((g) => SYNTHETIC_GENRES[g]!), title: `Synthetic Movie ${i + 1} (${year})` };
     if (rng.float() >= 0.03) meta.year = year;
-    items.set(String(i + 1), meta);
+    itemIds.push(String(i + 1));
+    items.set(itemIds[i]!, meta);
   }
+  const proposal = new ItemProposal(itemWeight, itemGenreLists, nGenres);
 
   // Users and their interactions.
   const sigma = 0.9;
@@ -156,6 +235,11 @@ export function generateSynthetic(options: Partial<SyntheticOptions> = {}): Data
   const maxPerUser = Math.max(o.minPerUser, Math.floor(o.items / 4));
   const interactions: Interaction[] = [];
   const scale = o.affinity / Math.sqrt(dim);
+  const affinityOf = (x: Float64Array, i: number): number => {
+    let s = 0;
+    for (let d = 0, off = i * dim; d < dim; d++) s += x[d]! * itemVec[off + d]!;
+    return s * scale;
+  };
   for (let u = 0; u < o.users; u++) {
     const genres = distinctGenres(rng, genreCum, 1 + rng.int(3));
     const x = latent(rng, centroids, genres, dim);
@@ -164,24 +248,27 @@ export function generateSynthetic(options: Partial<SyntheticOptions> = {}): Data
     const start = T_START + rng.float() * (T_END - T_START - 60 * DAY);
     const end = Math.min(T_END, start + 30 * DAY - 2 * 365 * DAY * Math.log(1 - rng.float()));
 
+    // Gumbel top-n of log(popularity) + affinity over the candidates, each corrected by
+    // −log of its proposal probability: every item when the catalogue is within
+    // POOL_FACTOR · n (then the proposal is uniform), else a pool drawn from the proposal.
+    const candidates = o.items <= POOL_FACTOR * n ? null : proposal.pool(rng, genres, POOL_FACTOR * n);
+    const count = candidates === null ? o.items : candidates.length;
     const heap = new TopKHeap(n);
-    const affinity = new Float64Array(o.items);
-    for (let i = 0; i < o.items; i++) {
+    for (let c = 0; c < count; c++) {
+      const i = candidates === null ? c : candidates[c]!;
       const gumbel = -Math.log(-Math.log(rng.float() || Number.MIN_VALUE));
       if (itemAvailable[i]! > end) continue;
-      const v = itemVec[i]!;
-      let s = 0;
-      for (let d = 0; d < dim; d++) s += x[d]! * v[d]!;
-      affinity[i] = s * scale;
-      heap.offer(i, itemLogWeight[i]! + affinity[i]! + gumbel);
+      const correction = candidates === null ? 0 : -Math.log(proposal.probability(i, genres));
+      heap.offer(i, Math.log(itemWeight[i]!) + affinityOf(x, i) + correction + gumbel);
     }
     const chosen = Array.from(heap.result().indices).sort((a, b) => a - b);
+    const userId = String(u + 1);
     for (const i of chosen) {
       const lo = Math.max(start, itemAvailable[i]!);
       const ts = Math.floor(lo + rng.float() * (end - lo));
-      const raw = 2.4 + 0.4 * affinity[i]! + itemQuality[i]! + bias + 0.7 * rng.normal();
+      const raw = 2.4 + 0.4 * affinityOf(x, i) + itemQuality[i]! + bias + 0.7 * rng.normal();
       const rating = Math.min(5, Math.max(0.5, Math.round(raw * 2) / 2));
-      interactions.push({ user: String(u + 1), item: String(i + 1), rating, ts });
+      interactions.push({ user: userId, item: itemIds[i]!, rating, ts });
     }
   }
 

@@ -68,6 +68,29 @@ describe('MovieLens csv layout (ratings.csv + movies.csv)', () => {
   });
 });
 
+describe('streaming', () => {
+  it('reads files larger than one read piece, with a character split across pieces and CRLF endings', () => {
+    const n = 120_000; // about 2 MiB of ratings: several 1 MiB pieces
+    const ratings = ['userId,movieId,rating,timestamp', ...Array.from({ length: n }, (_, k) => `${(k % 997) + 1},${(k % 3) + 1},4,${1000 + k}`)].join('\r\n');
+    // A two-byte character exactly across the first 1 MiB boundary of movies.csv.
+    const head = 'movieId,title,genres\n1,"';
+    const pad = 'x'.repeat((1 << 20) - Buffer.byteLength(head) - 1);
+    const movies = `${head}${pad}\u00e9 (1999)",Drama\n2,B,Comedy\n3,C,Drama\n`;
+    const ds = loadMovieLens(write({ 'ratings.csv': ratings, 'movies.csv': movies }));
+    expect(ds.interactions).toHaveLength(n);
+    expect(ds.interactions[n - 1]).toEqual({ user: String(((n - 1) % 997) + 1), item: String(((n - 1) % 3) + 1), rating: 4, ts: 1000 + n - 1 });
+    expect(ds.items.get('1')!.title).toBe(`${pad}\u00e9 (1999)`);
+    expect(ds.items.get('1')!.year).toBe(1999);
+    expect(ds.items.get('3')).toEqual({ title: 'C', genres: ['Drama'] });
+  });
+
+  it('numbers lines after blank ones and names the line of a bad row past the first piece', () => {
+    const rows = ['userId,movieId,rating,timestamp', '', ...Array.from({ length: 80_000 }, (_, k) => `1,${k + 1},4,${k}`), '1,2,x,3'];
+    write({ 'ratings.csv': rows.join('\n'), 'movies.csv': MOVIES_CSV });
+    expect(() => loadMovieLens(dir)).toThrow(`${path.join(dir, 'ratings.csv')}:${rows.length}: rating must be a number, got "x"`);
+  });
+});
+
 describe('MovieLens u.data layout (u.data + u.item)', () => {
   it('loads tab-separated ratings and Latin-1 items with genre flags', () => {
     const item = [uItemLine(1, 'Toy Story (1995)', '01-Jan-1995', [3, 4, 5]), uItemLine(7, 'Caf\u00e9 Noir', '01-Jan-1960', [10])].join('\n');

@@ -87,6 +87,18 @@ describe('ranker training pieces', () => {
     expect(Array.from(r2.mlp!.layers[0]!.weight)).toEqual(Array.from(r1.mlp!.layers[0]!.weight));
   }, 60_000);
 
+  it('maxUsers caps the users the ranker learns from (training and held out together)', async () => {
+    const spec = defaultRankerFeatures(18);
+    const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
+    const options = { candidates: 100, model: 'mlp' as const, mlp: { epochs: 1 } };
+    const all = await trainRanker(input, options);
+    expect(all.metrics['ranker_holdout_users']! + all.metrics['ranker_train_users']!).toBeGreaterThan(100);
+    const capped = await trainRanker(input, { ...options, maxUsers: 100 });
+    expect(capped.metrics['ranker_holdout_users']).toBe(20);
+    expect(capped.metrics['ranker_train_users']).toBeLessThanOrEqual(80);
+    await expect(trainRanker(input, { ...options, maxUsers: 1 })).rejects.toThrow(/maxUsers must be an integer >= 2, got 1/);
+  }, 60_000);
+
   it('refit trains the served model on all users, keeping the held-out metrics', async () => {
     const spec = defaultRankerFeatures(18);
     const input = { history: a.fit, snapshot: a.snapshot, models: a.models, targets: a.val, spec };
