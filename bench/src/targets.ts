@@ -53,7 +53,7 @@ export async function openTarget(spec: TargetSpec, k: number): Promise<Target> {
       recommend: stages.recommendCall(k),
       async observe(userId, kk, numCandidates) {
         const call = { deadline: Date.now() + CALL_TIMEOUT_MS };
-        const c = await stages.candidates({ userId, numCandidates, excludeItemIds: [], recentItemIds: [] }, call);
+        const c = await stages.candidates({ userId, numCandidates, excludeItemIds: [], recentItemIds: [], packedFeatures: true }, call);
         const r = await undegraded(() => stages.recommendCall(kk)(userId, false));
         return { candidates: c.candidates?.itemIds ?? [], items: r.items, degraded: r.degradedStages.map((d) => d.reason) };
       },
@@ -78,7 +78,7 @@ export async function openTarget(spec: TargetSpec, k: number): Promise<Target> {
     async observe(userId, kk, numCandidates) {
       const c = await callUnary(
         cg.generateCandidates.bind(cg),
-        { userId, numCandidates, excludeItemIds: [], recentItemIds: [] },
+        { userId, numCandidates, excludeItemIds: [], recentItemIds: [], packedFeatures: false },
         { deadline: Date.now() + CALL_TIMEOUT_MS, metadata: new grpc.Metadata() },
       );
       const r = await undegraded(() => recommendOn(kk)(userId, false));

@@ -54,7 +54,7 @@ async function variantsOf(users: string[]): Promise<Map<string, { variant: strin
       users.slice(i, i + 50).map(async (userId) => {
         const res = await callUnary(
           rk.rank.bind(rk),
-          { userId, candidates: { itemIds: ['1'], scores: [1], sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 1, variant: '' },
+          { userId, candidates: { itemIds: ['1'], scores: [1], sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userFeatures: undefined, itemFeatures: undefined, topK: 1, variant: '' },
           { deadline: Date.now() + 10_000 },
         );
         out.set(userId, { variant: res.variant, model: res.modelVersion });
@@ -134,7 +134,7 @@ describe('traffic splits', () => {
 
   it('a forced variant is scored by that variant; an unknown one is INVALID_ARGUMENT naming the field', async () => {
     const rk = mesh.client(RankerServiceClient, 'ranker', { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
-    const req = { userId: 'x', candidates: { itemIds: ['1', '2'], scores: [1, 2], sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 0 };
+    const req = { userId: 'x', candidates: { itemIds: ['1', '2'], scores: [1, 2], sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userFeatures: undefined, itemFeatures: undefined, topK: 0 };
     const forced = await callUnary(rk.rank.bind(rk), { ...req, variant: 'treatment' }, { deadline: Date.now() + 5000 });
     expect([forced.variant, forced.modelVersion, forced.shadowVariant]).toEqual(['treatment', path.basename(variantDir), '']);
     await expect(callUnary(rk.rank.bind(rk), { ...req, variant: 'nope' }, { deadline: Date.now() + 5000 })).rejects.toMatchObject({
@@ -155,7 +155,7 @@ describe('experiment from the EXPERIMENT variable, and refused configs at start'
     try {
       const exp = parseExperiment(text, 'EXPERIMENT')!;
       for (const userId of USERS.slice(0, 40)) {
-        const res = await callUnary(c.rank.bind(c), { userId, candidates: { itemIds: ['1'], scores: [1], sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 1, variant: '' }, { deadline: Date.now() + 10_000 });
+        const res = await callUnary(c.rank.bind(c), { userId, candidates: { itemIds: ['1'], scores: [1], sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userFeatures: undefined, itemFeatures: undefined, topK: 1, variant: '' }, { deadline: Date.now() + 10_000 });
         expect(res.variant).toBe(assignVariant(exp, userId).name);
       }
     } finally {

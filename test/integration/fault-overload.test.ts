@@ -87,7 +87,7 @@ it('ranker at 20× its concurrency limit: sheds RESOURCE_EXHAUSTED fast, serves 
   const rank = () =>
     callUnary(
       client.rank.bind(client),
-      { userId: '1', candidates: { itemIds: ids, scores: ids.map((_, i) => 300 - i), sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 10, variant: '' },
+      { userId: '1', candidates: { itemIds: ids, scores: ids.map((_, i) => 300 - i), sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userFeatures: undefined, itemFeatures: undefined, topK: 10, variant: '' },
       { deadline: Date.now() + CALL_DEADLINE_MS },
     );
   await rank();

@@ -46,7 +46,7 @@ it.each(['gateway', 'ranker'] as const)('%s refuses a plaintext caller and a TLS
   await expect(checkHealth(address, '', 3000, tlsClientCredentials(certs))).resolves.toBe(health.HealthCheckResponse_ServingStatus.SERVING);
   if (name === 'ranker') {
     const c = mesh.client(RankerServiceClient, 'ranker');
-    const res = await callUnary(c.rank.bind(c), { userId: '1', candidates: { itemIds: ['1', '2'], scores: [2, 1], sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 2, variant: '' }, { deadline: Date.now() + 5000 });
+    const res = await callUnary(c.rank.bind(c), { userId: '1', candidates: { itemIds: ['1', '2'], scores: [2, 1], sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userFeatures: undefined, itemFeatures: undefined, topK: 2, variant: '' }, { deadline: Date.now() + 5000 });
     expect(res.itemIds).toHaveLength(2);
   }
 });

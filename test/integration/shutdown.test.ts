@@ -28,7 +28,7 @@ function caller(name: ServiceName, address: string, user: string): { call: () =>
     case 'candidate-generator': {
       const c = createClient(CandidateGeneratorServiceClient, address);
       return {
-        call: () => callUnary(c.generateCandidates.bind(c), { userId: user, numCandidates: 300, excludeItemIds: [], recentItemIds: [] }, deadline()),
+        call: () => callUnary(c.generateCandidates.bind(c), { userId: user, numCandidates: 300, excludeItemIds: [], recentItemIds: [], packedFeatures: false }, deadline()),
         close: () => c.close(),
       };
     }
@@ -43,7 +43,7 @@ function caller(name: ServiceName, address: string, user: string): { call: () =>
         call: () =>
           callUnary(
             c.rank.bind(c),
-            { userId: user, candidates: { itemIds: ids, scores: ids.map((_, i) => 300 - i), sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 10, variant: '' },
+            { userId: user, candidates: { itemIds: ids, scores: ids.map((_, i) => 300 - i), sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userFeatures: undefined, itemFeatures: undefined, topK: 10, variant: '' },
             deadline(),
           ),
         close: () => c.close(),

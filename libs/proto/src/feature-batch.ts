@@ -8,7 +8,7 @@
  * columns carry only their names and missing indices.
  */
 import { InvalidArgumentError, float32LEBytes, readFloat32LE } from '@recsys/core';
-import type { FeatureBatch } from './gen/recsys/v1/common';
+import type { CandidateSet, FeatureBatch } from './gen/recsys/v1/common';
 
 /** One column to encode: a value per entity (defaults already filled in) and the indices that were missing. */
 export interface FeatureColumnValues {
@@ -110,4 +110,48 @@ export function decodeFeatureBatch(batch: FeatureBatch | undefined, field: strin
     }
   });
   return batch.columns;
+}
+
+/**
+ * The candidate features of a `CandidateSet` (one column per feature over its n items): a
+ * repeated float per feature, or with `packed` one float32 little-endian block,
+ * feature-major (`packed_features`), the features then carrying only their names.
+ *
+ * @throws RangeError when a feature does not have n values
+ */
+export function encodeCandidateFeatures(n: number, features: readonly { name: string; values: ArrayLike<number> }[], packed: boolean): Pick<CandidateSet, 'features' | 'packedFeatures'> {
+  features.forEach((f, i) => {
+    if (f.values.length !== n) throw new RangeError(`candidate feature ${i} (${f.name}) has ${f.values.length} values for ${n} candidates`);
+  });
+  if (!packed || features.length === 0) return { features: features.map((f) => ({ name: f.name, values: Array.from(f.values) })), packedFeatures: EMPTY };
+  const block = new Float32Array(n * features.length);
+  features.forEach((f, i) => block.set(f.values, i * n));
+  return { features: features.map((f) => ({ name: f.name, values: [] })), packedFeatures: float32LEBytes(block) };
+}
+
+/**
+ * A received set's candidate features as (name, values) pairs for its `n` items, from the
+ * packed block (one aligned copy, each feature a view on it) or the repeated floats.
+ * `field` names the set in error messages (`candidates`).
+ *
+ * @throws InvalidArgumentError naming the field when a size does not add up
+ *   (`candidates.packed_features: has 10 bytes, expected 2400 …`)
+ */
+export function decodeCandidateFeatures(set: Pick<CandidateSet, 'features' | 'packedFeatures'>, field: string, n: number): DecodedFeatureColumn[] {
+  const packed = set.packedFeatures;
+  if (packed.length === 0) {
+    set.features.forEach((f, i) => {
+      if (f.values.length !== n) throw new InvalidArgumentError(`${field}.features[${i}].values`, `has ${f.values.length} entries for ${n} candidates`);
+    });
+    return set.features;
+  }
+  const want = 4 * n * set.features.length;
+  if (packed.length !== want) {
+    throw new InvalidArgumentError(`${field}.packed_features`, `has ${packed.length} bytes, expected ${want} (${set.features.length} features × ${n} float32)`);
+  }
+  set.features.forEach((f, i) => {
+    if (f.values.length > 0) throw new InvalidArgumentError(`${field}.features[${i}].values`, 'must be empty when packed_features is set');
+  });
+  const block = readFloat32LE(packed, 0, n * set.features.length);
+  return set.features.map((f, i) => ({ name: f.name, values: block.subarray(i * n, (i + 1) * n) }));
 }

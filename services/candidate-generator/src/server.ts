@@ -1,6 +1,6 @@
 import { InvalidArgumentError, UnavailableError, checkId, checkIdList } from '@recsys/core';
 import type { AsyncHandlers } from '@recsys/grpc-kit';
-import { CandidateGeneratorServiceService, GenerateCandidatesRequest, WIRE_RETRIEVAL_SOURCE } from '@recsys/proto';
+import { CandidateGeneratorServiceService, GenerateCandidatesRequest, WIRE_RETRIEVAL_SOURCE, encodeCandidateFeatures } from '@recsys/proto';
 import type { Retriever } from './retrieval';
 
 export interface CandidateGeneratorLimits {
@@ -37,7 +37,7 @@ export function candidateGeneratorHandlers(
           scores: Array.from(c.scores),
           sources: c.sources.map((s) => WIRE_RETRIEVAL_SOURCE[s]),
           sourceScores: c.sourceScores.map((s) => ({ source: WIRE_RETRIEVAL_SOURCE[s.source], scores: Array.from(s.scores) })),
-          features: c.features.map((f) => ({ name: f.name, values: Array.from(f.values) })),
+          ...encodeCandidateFeatures(c.itemIds.length, c.features, req.packedFeatures),
         },
         userKnown: c.userKnown,
         artifactVersion: retriever.version,

@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 const generate = (req: Partial<GenerateCandidatesRequest>) =>
-  callUnary(client.generateCandidates.bind(client), { userId: 'u1', numCandidates: 0, excludeItemIds: [], recentItemIds: [], ...req }, { deadline: Date.now() + 5000 });
+  callUnary(client.generateCandidates.bind(client), { userId: 'u1', numCandidates: 0, excludeItemIds: [], recentItemIds: [], packedFeatures: false, ...req }, { deadline: Date.now() + 5000 });
 
 describe('GenerateCandidates', () => {
   it('answers UNAVAILABLE until an artifact is loaded', async () => {

@@ -76,11 +76,13 @@ export async function recommend(input: RecommendInput, stages: Stages, onFallbac
           numCandidates: input.numCandidates,
           excludeItemIds: [...exclude],
           recentItemIds: context?.recentItemIds ?? [],
+          // The gateway only passes the candidate features on to the ranker: one block, never decoded here.
+          packedFeatures: true,
         },
         { deadline: budget.stageDeadline('candidates'), signal },
       ),
     );
-    candidates = res.candidates ?? { itemIds: [], scores: [], sources: [], sourceScores: [], features: [] };
+    candidates = res.candidates ?? CandidateSet.create();
     artifactVersion = res.artifactVersion;
     input.popular?.offer(res);
   } catch (err) {

@@ -43,7 +43,7 @@ export class PopularCache {
 
   /** Asks the candidate generator for the cold-start list once. */
   async refresh(stages: Pick<Stages, 'candidates'>, numCandidates: number, call: StageCall): Promise<boolean> {
-    const res = await stages.candidates({ userId: POPULAR_PROBE_USER, numCandidates, excludeItemIds: [], recentItemIds: [] }, call);
+    const res = await stages.candidates({ userId: POPULAR_PROBE_USER, numCandidates, excludeItemIds: [], recentItemIds: [], packedFeatures: true }, call);
     return this.offer(res);
   }
 }

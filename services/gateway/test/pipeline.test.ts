@@ -62,7 +62,7 @@ function fakeStages(over: Partial<Stages> = {}): Stages {
     candidates: async (r) => {
       const ids = ['a', 'b', 'c', 'd', 'seen1'].filter((id) => !r.excludeItemIds.includes(id));
       return {
-        candidates: { itemIds: ids, scores: ids.map((_, i) => 10 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING), sourceScores: [], features: [] },
+        candidates: { itemIds: ids, scores: ids.map((_, i) => 10 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING), sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) },
         userKnown: true,
         artifactVersion: 'art1',
       };
@@ -90,7 +90,7 @@ describe('recommend', () => {
       candidates: async () => {
         const ids = ['a', 'b', 'c', 'd', 'seen1', 'e', 'f'];
         return {
-          candidates: { itemIds: ids, scores: ids.map((_, i) => 10 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING), sourceScores: [], features: [] },
+          candidates: { itemIds: ids, scores: ids.map((_, i) => 10 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING), sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) },
           userKnown: true,
           artifactVersion: 'art1',
         };
@@ -174,14 +174,14 @@ describe('recommend', () => {
 
 describe('popular fallback', () => {
   const popularAnswer = (ids: string[]) => ({
-    candidates: { itemIds: ids, scores: ids.map((_, i) => 100 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_POPULARITY), sourceScores: [], features: [] },
+    candidates: { itemIds: ids, scores: ids.map((_, i) => 100 - i), sources: ids.map(() => RetrievalSource.RETRIEVAL_SOURCE_POPULARITY), sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) },
     userKnown: false,
     artifactVersion: 'art-pop',
   });
 
   it('caches only purely popular answers', () => {
     const cache = new PopularCache(() => 42);
-    expect(cache.offer({ candidates: { itemIds: ['a'], scores: [1], sources: [RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING], sourceScores: [], features: [] }, userKnown: true, artifactVersion: 'x' })).toBe(false);
+    expect(cache.offer({ candidates: { itemIds: ['a'], scores: [1], sources: [RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userKnown: true, artifactVersion: 'x' })).toBe(false);
     expect(cache.get()).toBeUndefined();
     expect(cache.offer(popularAnswer([]))).toBe(false);
     expect(cache.offer(popularAnswer(['p1', 'p2']))).toBe(true);

@@ -31,7 +31,7 @@ describe('shadowServed', () => {
 });
 
 describe('ShadowScorer', () => {
-  const req: RankRequest = { userId: 'u', candidates: { itemIds: ['a', 'b', 'c'], scores: [3, 2, 1], sources: [], sourceScores: [], features: [] }, userFeatures: undefined, itemFeatures: undefined, topK: 2, variant: '' };
+  const req: RankRequest = { userId: 'u', candidates: { itemIds: ['a', 'b', 'c'], scores: [3, 2, 1], sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) }, userFeatures: undefined, itemFeatures: undefined, topK: 2, variant: '' };
   const served = [{ itemId: 'a', score: 3, source: 0 }, { itemId: 'b', score: 2, source: 0 }];
 
   it('scores the same candidates with the shadow variant (all of them) and skips, counted, over its in-flight limit', async () => {

@@ -1,6 +1,6 @@
 import { FEATURE_NAME_PATTERN, InvalidArgumentError, UnavailableError, checkFinite, checkId, checkIdList, quotePrefix, type RankerInput } from '@recsys/core';
 import type { AsyncHandlers } from '@recsys/grpc-kit';
-import { RankRequest, RankerServiceService, decodeFeatureBatch, retrievalSourceName } from '@recsys/proto';
+import { RankRequest, RankerServiceService, decodeCandidateFeatures, decodeFeatureBatch, retrievalSourceName } from '@recsys/proto';
 import { RankerModel, rankOrder } from './model';
 import type { Selection } from './router';
 
@@ -25,10 +25,9 @@ export function toRankerInput(req: RankRequest, maxCandidates: number): RankerIn
     sourceScores[name] = s.scores;
   });
   const candidateFeatures = new Map<string, ArrayLike<number>>();
-  (c?.features ?? []).forEach((f, i) => {
+  (c ? decodeCandidateFeatures(c, 'candidates', n) : []).forEach((f, i) => {
     if (!FEATURE_NAME_PATTERN.test(f.name)) throw new InvalidArgumentError(`candidates.features[${i}].name`, `must match [a-z][a-z0-9_]*, got ${JSON.stringify(f.name.slice(0, 64))}`);
     if (candidateFeatures.has(f.name)) throw new InvalidArgumentError(`candidates.features[${i}].name`, `"${f.name}" appears twice`);
-    if (f.values.length !== n) throw new InvalidArgumentError(`candidates.features[${i}].values`, `has ${f.values.length} entries for ${n} candidates`);
     checkFinite(`candidates.features[${i}].values`, f.values);
     candidateFeatures.set(f.name, f.values);
   });

@@ -1,6 +1,6 @@
 import { rankOrder } from '@recsys/ranker/model';
 import { toRankerInput } from '@recsys/ranker/server';
-import { RetrievalSource } from '@recsys/proto';
+import { RetrievalSource, encodeCandidateFeatures } from '@recsys/proto';
 
 describe('rankOrder', () => {
   it('sorts by descending score, ties to the lower index, NaN last', () => {
@@ -40,7 +40,8 @@ describe('toRankerInput', () => {
       scores: [2, 1],
       sources: [RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING, RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING],
       sourceScores: [{ source: RetrievalSource.RETRIEVAL_SOURCE_EMBEDDING, scores: [2, 1] }],
-      features: [],
+      features: [] as { name: string; values: number[] }[],
+      packedFeatures: Buffer.alloc(0),
     },
     userFeatures: { featureView: 'user', entityCount: 1, columns: [{ name: 'activity', values: [5], missingIndices: [] }], unknownEntityIndices: [], packedValues: Buffer.alloc(0) },
     itemFeatures: { featureView: 'item', entityCount: 2, columns: [{ name: 'pop', values: [3, 4], missingIndices: [] }], unknownEntityIndices: [], packedValues: Buffer.alloc(0) },
@@ -106,6 +107,36 @@ describe('toRankerInput', () => {
     const r = base();
     r.itemFeatures = { ...r.itemFeatures, columns: [{ name: 'pop', values: [], missingIndices: [] }], packedValues: Buffer.alloc(12) };
     expect(() => toRankerInput(r, 10)).toThrow(/^item_features\.packed_values: has 12 bytes, expected 8/);
+  });
+
+  it('reads candidate features from one packed float32 block the same as from repeated floats (the encoder round trip)', () => {
+    const features = [
+      { name: 'als_rank', values: [4, 9] },
+      { name: 'i2i_all', values: [0.25, -2] },
+    ];
+    const unpacked = base();
+    Object.assign(unpacked.candidates, encodeCandidateFeatures(2, features, false));
+    const packed = base();
+    const wire = encodeCandidateFeatures(2, features, true);
+    expect(wire.features.map((f) => f.values)).toEqual([[], []]);
+    expect(wire.packedFeatures).toHaveLength(16);
+    // A view at an odd offset, as a decoder may hand it over.
+    Object.assign(packed.candidates, { ...wire, packedFeatures: Buffer.concat([Buffer.from([7]), wire.packedFeatures]).subarray(1) });
+    for (const r of [unpacked, packed]) {
+      const cf = toRankerInput(r, 10).candidateFeatures!;
+      expect(Array.from(cf.get('als_rank') ?? [])).toEqual([4, 9]);
+      expect(Array.from(cf.get('i2i_all') ?? [])).toEqual([0.25, -2]);
+    }
+  });
+
+  it('rejects a packed candidate feature block of the wrong size, or with values beside it, naming the field', () => {
+    const r = base();
+    Object.assign(r.candidates, { features: [{ name: 'als_rank', values: [] }], packedFeatures: Buffer.alloc(12) });
+    expect(() => toRankerInput(r, 10)).toThrow(/^candidates\.packed_features: has 12 bytes, expected 8 \(1 features × 2 float32\)/);
+    Object.assign(r.candidates, { features: [{ name: 'als_rank', values: [1, 2] }], packedFeatures: Buffer.alloc(8) });
+    expect(() => toRankerInput(r, 10)).toThrow(/^candidates\.features\[0\]\.values: must be empty when packed_features is set/);
+    Object.assign(r.candidates, { features: [{ name: 'als_rank', values: [] }], packedFeatures: Buffer.from(new Float32Array([1, NaN]).buffer) });
+    expect(() => toRankerInput(r, 10)).toThrow(/^candidates\.features\[0\]\.values/);
   });
 
   it('rejects more candidates than the limit', () => {

@@ -30,6 +30,12 @@ export interface GenerateCandidatesRequest {
   excludeItemIds: string[];
   /** The user's most recent items, newest first, for item-to-item retrieval sources. */
   recentItemIds: string[];
+  /**
+   * Return the candidate features as one float32 block (CandidateSet.packed_features)
+   * instead of a repeated float per feature: what the gateway asks for, as it only passes
+   * them on to the ranker; false keeps them readable (grpcurl).
+   */
+  packedFeatures: boolean;
 }
 
 /** GenerateCandidatesResponse holds the retrieved candidates. */
@@ -45,7 +51,7 @@ export interface GenerateCandidatesResponse {
 }
 
 function createBaseGenerateCandidatesRequest(): GenerateCandidatesRequest {
-  return { userId: "", numCandidates: 0, excludeItemIds: [], recentItemIds: [] };
+  return { userId: "", numCandidates: 0, excludeItemIds: [], recentItemIds: [], packedFeatures: false };
 }
 
 export const GenerateCandidatesRequest: MessageFns<GenerateCandidatesRequest> = {
@@ -61,6 +67,9 @@ export const GenerateCandidatesRequest: MessageFns<GenerateCandidatesRequest> = 
     }
     for (const v of message.recentItemIds) {
       writer.uint32(34).string(v!);
+    }
+    if (message.packedFeatures !== false) {
+      writer.uint32(40).bool(message.packedFeatures);
     }
     return writer;
   },
@@ -110,6 +119,14 @@ export const GenerateCandidatesRequest: MessageFns<GenerateCandidatesRequest> = 
             message.recentItemIds.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.packedFeatures = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -144,6 +161,11 @@ export const GenerateCandidatesRequest: MessageFns<GenerateCandidatesRequest> = 
         : globalThis.Array.isArray(object?.recent_item_ids)
         ? object.recent_item_ids.map((e: any) => globalThis.String(e))
         : [],
+      packedFeatures: isSet(object.packedFeatures)
+        ? globalThis.Boolean(object.packedFeatures)
+        : isSet(object.packed_features)
+        ? globalThis.Boolean(object.packed_features)
+        : false,
     };
   },
 
@@ -161,6 +183,9 @@ export const GenerateCandidatesRequest: MessageFns<GenerateCandidatesRequest> = 
     if (message.recentItemIds?.length) {
       obj.recentItemIds = message.recentItemIds;
     }
+    if (message.packedFeatures !== false) {
+      obj.packedFeatures = message.packedFeatures;
+    }
     return obj;
   },
 
@@ -173,6 +198,7 @@ export const GenerateCandidatesRequest: MessageFns<GenerateCandidatesRequest> = 
     message.numCandidates = object.numCandidates ?? 0;
     message.excludeItemIds = object.excludeItemIds?.map((e) => e) || [];
     message.recentItemIds = object.recentItemIds?.map((e) => e) || [];
+    message.packedFeatures = object.packedFeatures ?? false;
     return message;
   },
 };

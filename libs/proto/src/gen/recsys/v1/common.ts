@@ -177,13 +177,23 @@ export interface CandidateSet {
    * feature, values aligned with item_ids. Empty when the artifact's ranker uses none.
    */
   features: CandidateFeature[];
+  /**
+   * Every feature's values in one block, when the caller asked for it
+   * (GenerateCandidatesRequest.packed_features): float32 little-endian, feature-major, so
+   * feature f holds bytes [4·n·f, 4·n·(f+1)) for the n item_ids. The features then carry
+   * their names but no values.
+   */
+  packedFeatures: Buffer;
 }
 
 /** CandidateFeature is one named per-candidate feature column of a CandidateSet. */
 export interface CandidateFeature {
   /** Feature name, [a-z][a-z0-9_]*. */
   name: string;
-  /** One value per candidate, aligned with CandidateSet.item_ids. */
+  /**
+   * One value per candidate, aligned with CandidateSet.item_ids; empty when the set carries
+   * packed_features.
+   */
   values: number[];
 }
 
@@ -593,7 +603,7 @@ export const SourceScores: MessageFns<SourceScores> = {
 };
 
 function createBaseCandidateSet(): CandidateSet {
-  return { itemIds: [], scores: [], sources: [], sourceScores: [], features: [] };
+  return { itemIds: [], scores: [], sources: [], sourceScores: [], features: [], packedFeatures: Buffer.alloc(0) };
 }
 
 export const CandidateSet: MessageFns<CandidateSet> = {
@@ -620,6 +630,9 @@ export const CandidateSet: MessageFns<CandidateSet> = {
     }
     for (const v of message.features) {
       CandidateFeature.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.packedFeatures.length !== 0) {
+      writer.uint32(50).bytes(message.packedFeatures);
     }
     return writer;
   },
@@ -697,6 +710,14 @@ export const CandidateSet: MessageFns<CandidateSet> = {
             message.features.push(CandidateFeature.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.packedFeatures = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -728,6 +749,11 @@ export const CandidateSet: MessageFns<CandidateSet> = {
       features: globalThis.Array.isArray(object?.features)
         ? object.features.map((e: any) => CandidateFeature.fromJSON(e))
         : [],
+      packedFeatures: isSet(object.packedFeatures)
+        ? Buffer.from(bytesFromBase64(object.packedFeatures))
+        : isSet(object.packed_features)
+        ? Buffer.from(bytesFromBase64(object.packed_features))
+        : Buffer.alloc(0),
     };
   },
 
@@ -748,6 +774,9 @@ export const CandidateSet: MessageFns<CandidateSet> = {
     if (message.features?.length) {
       obj.features = message.features.map((e) => CandidateFeature.toJSON(e));
     }
+    if (message.packedFeatures.length !== 0) {
+      obj.packedFeatures = base64FromBytes(message.packedFeatures);
+    }
     return obj;
   },
 
@@ -761,6 +790,7 @@ export const CandidateSet: MessageFns<CandidateSet> = {
     message.sources = object.sources?.map((e) => e) || [];
     message.sourceScores = object.sourceScores?.map((e) => SourceScores.fromPartial(e)) || [];
     message.features = object.features?.map((e) => CandidateFeature.fromPartial(e)) || [];
+    message.packedFeatures = object.packedFeatures ?? Buffer.alloc(0);
     return message;
   },
 };
