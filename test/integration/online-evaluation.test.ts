@@ -2,7 +2,7 @@
  * Offline = online: `npm run evaluate --online` against a running mesh (real processes,
  * real gRPC, real onnxruntime) on a small synthetic artifact built here must give the same
  * top-10 list for every held-out user as the offline evaluation of the same artifact, and an
- * unknown user must get distinct, ordered, non-saturated scores.
+ * unknown user must get ordered, non-saturated scores that are not all equal.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -51,12 +51,15 @@ describe('evaluate --online', () => {
     expect(report.results.two_stage['ndcg@10']).toBeGreaterThan(0);
   });
 
-  it('an unknown user gets ten items with distinct, descending scores below 0.999', async () => {
+  it('an unknown user gets ten items with descending scores below 0.999, not all equal', async () => {
     const res = await mesh.recommend({ userId: 'no-such-user-anywhere', k: 10 }, 20_000);
     expect(res.degradedStages).toEqual([]);
     expect(res.items).toHaveLength(10);
     const scores = res.items.map((i) => i.score);
-    for (let r = 1; r < scores.length; r++) expect(scores[r]!).toBeLessThan(scores[r - 1]!);
+    // Trees score items that fall into the same leaves alike, so ties are allowed; a
+    // constant answer (a cold-start path that ignores the items) is not.
+    for (let r = 1; r < scores.length; r++) expect(scores[r]!).toBeLessThanOrEqual(scores[r - 1]!);
+    expect(new Set(scores).size).toBeGreaterThan(1);
     for (const s of scores) {
       expect(s).toBeLessThan(0.999);
       expect(s).toBeGreaterThan(0);
