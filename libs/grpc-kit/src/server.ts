@@ -361,16 +361,19 @@ export class ServiceHost {
     this.connectionsRefused++;
     this.opts.metrics.connectionsRefused.inc();
     if (this.refusedPeers.size >= Math.max(1, maxConnections >> 2)) {
-      let victim: net.Socket | undefined;
-      for (const r of this.refusedPeers.values()) {
+      // The oldest refused connection that never spoke HTTP/2, else the oldest (insertion order).
+      let victim: string | undefined;
+      for (const [key, r] of this.refusedPeers) {
+        victim ??= key;
         if (!r.spoke) {
-          victim = r.socket;
+          victim = key;
           break;
         }
       }
-      victim ??= this.refusedPeers.values().next().value?.socket;
-      for (const [key, r] of this.refusedPeers) if (r.socket === victim) this.refusedPeers.delete(key);
-      victim?.destroy();
+      if (victim !== undefined) {
+        this.refusedPeers.get(victim)?.socket.destroy();
+        this.refusedPeers.delete(victim);
+      }
     }
     this.refusedPeers.set(peer, { socket, spoke: false });
     setTimeout(() => socket.destroy(), REFUSED_CONNECTION_LIFE_MS).unref();

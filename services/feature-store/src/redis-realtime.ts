@@ -114,7 +114,9 @@ export async function ingestRedis(redis: RedisLike, keys: RedisKeys, events: rea
   const longestMs = Math.max(...opts.windowsSec) * 1000;
   const users = [...eventsByUser(events)];
   const calls: Promise<[number, number]>[] = [];
+  /** Per call: the user's index in `users` and how many events it carries. */
   const callUser: number[] = [];
+  const callEvents: number[] = [];
   users.forEach(([userId, list], u) => {
     const k = keys.realtime(userId);
     for (let from = 0; from < list.length; from += SCRIPT_MAX_EVENTS) {
@@ -136,6 +138,7 @@ export async function ingestRedis(redis: RedisLike, keys: RedisKeys, events: rea
       for (const e of list.slice(from, from + SCRIPT_MAX_EVENTS)) args.push(e.eventId, e.itemId, e.eventType, e.timeMs);
       calls.push((redis as unknown as WithIngest).recsysIngest(...args));
       callUser.push(u);
+      callEvents.push(Math.min(SCRIPT_MAX_EVENTS, list.length - from));
     }
   });
   const settled = await Promise.allSettled(calls);
@@ -149,11 +152,8 @@ export async function ingestRedis(redis: RedisLike, keys: RedisKeys, events: rea
       applied += Number(r.value[0]);
       duplicates += Number(r.value[1]);
     } else {
-      const u = callUser[i]!;
-      const total = users[u]![1].length;
-      const first = callUser.indexOf(u);
-      failedEvents += Math.min(SCRIPT_MAX_EVENTS, total - (i - first) * SCRIPT_MAX_EVENTS);
-      failed.add(u);
+      failedEvents += callEvents[i]!;
+      failed.add(callUser[i]!);
       firstError ??= r.reason;
     }
   });
