@@ -12,6 +12,7 @@
  * one connection (raw frames, test/support/raw_h2.py); (5) idle TCP connections up to
  * past MAX_CONNECTIONS; (6) one connection keeping 80 Recommends in flight (its share is 64).
  */
+import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
@@ -32,9 +33,23 @@ const RSS_BOUND_MB = 600;
 
 let redis: RedisServer;
 let r: Redis;
+let raisedPriority = false;
 beforeAll(async () => {
   // noeviction with a bound, as deploy/ runs it: row 3's flood ends in RESOURCE_EXHAUSTED.
   redis = await startRedis(undefined, ['--maxmemory', '256mb', '--maxmemory-policy', 'noeviction']);
+  // Redis first in the CPU queue, as on its own node in production: on a 2-core machine
+  // this test's own traffic keeps more processes runnable than there are cores, and SLOWLOG
+  // (wall time) then times Redis waiting for a core in the middle of a command (a
+  // 3-argument PEXPIRE at 54 ms, a 15-member ZADD at 19 ms; nice -10 was not enough), not
+  // the commands. Real-time scheduling (SCHED_FIFO, `chrt`) gives it a core whenever it is
+  // runnable; Redis sleeps in epoll between commands, so the other processes keep the rest.
+  // Needs CAP_SYS_NICE (root); without it the priority stays and the test says so.
+  try {
+    execFileSync('chrt', ['--fifo', '--pid', '10', String(redis.process.pid!)]);
+    raisedPriority = true;
+  } catch (err) {
+    process.stdout.write(`hostile suite: could not give redis-server real-time scheduling (${(err as Error).message}): SLOWLOG includes its waits for a core\n`);
+  }
   r = new Redis(redis.url);
   await runNode('cli/dist/materialize.js', ['--artifacts', testArtifactsRoot(), '--redis', redis.url]);
 });
@@ -120,14 +135,15 @@ it(`${DURATION_MS / 1000} s of hostile traffic (rows 1–6 at the limits): every
     for (const [name, mb] of Object.entries(rss)) expect({ name, mb, under: mb < RSS_BOUND_MB }).toEqual({ name, mb, under: true });
     // Nothing over 10 ms. SLOWLOG measures wall time: on an overloaded machine (more
     // runnable processes than cores) Redis waits for a core in the middle of a command, and
-    // even a single SET shows tens of ms. The criterion is asserted when the machine has a
-    // core per runnable process (1-minute load average ≤ cores), always under
-    // `npm run chaos`; otherwise the entries and the load are printed, not asserted.
+    // even a single SET shows tens of ms. The criterion is asserted under `npm run chaos`
+    // (with Redis's priority raised, see beforeAll) and when the machine has a core per
+    // runnable process (1-minute load average ≤ cores); otherwise the entries and the load
+    // are printed, not asserted.
     const slow = ((await r.call('SLOWLOG', 'GET', '1000')) as [number, number, number, string[]][]).map((e) => `${e[2]} µs ${String(e[3]?.[0])} (${e[3]?.length} args)`);
     const load = os.loadavg()[0] as number;
     const quiet = load <= os.cpus().length || process.env.CHAOS_FULL === '1';
     process.stdout.write(
-      `hostile suite: SLOWLOG over 10 ms: ${slow.length} entries ${JSON.stringify(slow.slice(0, 20))}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores${quiet ? '' : ' (overloaded: not asserted)'}\n`,
+      `hostile suite: SLOWLOG over 10 ms: ${slow.length} entries ${JSON.stringify(slow.slice(0, 20))}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores, redis-server scheduling ${raisedPriority ? 'SCHED_FIFO 10 (chrt)' : 'default'}${quiet ? '' : ' (overloaded: not asserted)'}\n`,
     );
     if (quiet) expect(slow).toEqual([]);
     // The attacks were refused as documented.
