@@ -1,5 +1,6 @@
 import {
   assembleRankerInput,
+  ALS_RANK_SAMPLE,
   CANDIDATE_FEATURES,
   CandidateFeaturizer,
   decodeItemTimeline,
@@ -83,6 +84,34 @@ describe('CandidateFeaturizer', () => {
     const best = Array.from({ length: nItems }, (_, i) => i).sort((a, b) => score(q, b) - score(q, a)).slice(0, 30);
     const out = f.compute({ userEmbedding: Float32Array.from(q), recentItems: [], exclude, refDay: NaN }, best);
     expect(col(out, 'als_rank')).toEqual(best.map((c) => 1 + Array.from({ length: nItems }, (_, i) => i).filter((i) => itemPopularity[i]! > 0 && !exclude.has(i) && score(q, i) > score(q, c)).length));
+  });
+
+  it('beyond ALS_RANK_SAMPLE eligible items als_rank is estimated from the sample: exact at the top, close below, never decreasing with the score', () => {
+    const nItems = 4 * ALS_RANK_SAMPLE + 123;
+    const dim = 4;
+    let x = 11;
+    const next = (): number => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const itemEmbeddings = Float32Array.from({ length: nItems * dim }, () => next() * 2 - 1);
+    const itemPopularity = Float32Array.from({ length: nItems }, () => (next() < 0.1 ? 0 : 1));
+    const f = new CandidateFeaturizer({ nItems, dim, itemEmbeddings, itemPopularity, timeline: { ptr: new Int32Array(nItems + 1), days: new Float32Array(0) }, itemGenres: new Float32Array(0), nGenres: 0 });
+    const query = Float32Array.from([0.9, -0.3, 0.5, 0.1]);
+    const score = (i: number): number => {
+      let s = 0;
+      for (let k = 0; k < dim; k++) s += query[k]! * itemEmbeddings[i * dim + k]!;
+      return Math.fround(s);
+    };
+    const exclude = new Set(Array.from({ length: 200 }, () => Math.floor(next() * nItems)));
+    const eligible = Array.from({ length: nItems }, (_, i) => i).filter((i) => itemPopularity[i]! > 0 && !exclude.has(i));
+    const byScore = eligible.slice().sort((a, b) => score(b) - score(a) || a - b);
+    // The 100 best items, plus items ranked about 1,000, 10,000 and 50,000.
+    const candidates = [...byScore.slice(0, 100), byScore[1000]!, byScore[10_000]!, byScore[50_000]!];
+    const out = col(f.compute({ userEmbedding: query, recentItems: [], exclude, refDay: NaN }, candidates), 'als_rank');
+    const exact = candidates.map((c) => 1 + eligible.filter((i) => score(i) > score(c)).length);
+    // The candidates hold the catalogue's best 100: their ranks are exact.
+    expect(out.slice(0, 100)).toEqual(exact.slice(0, 100));
+    // Below them, an estimate from a 1-in-4 sample: within 10 % (binomial error ≈ 2·sqrt(rank/4)/rank).
+    for (let j = 100; j < candidates.length; j++) expect({ j, close: Math.abs(out[j]! - exact[j]!) / exact[j]! < 0.1 }).toEqual({ j, close: true });
+    for (let j = 1; j < candidates.length; j++) expect(out[j]!).toBeGreaterThanOrEqual(out[j - 1]!);
   });
 
   it('an unknown user with no history gets the defaults where nothing can be computed', () => {
