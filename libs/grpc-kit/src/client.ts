@@ -1,9 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { tracer, tracingInterceptor } from './tracing';
 
-/** Channel options every client of the mesh uses. */
 /** Reconnect back-off of every mesh client: first retry after this, then growing to {@link RECONNECT_BACKOFF_MAX_MS}. */
 export const RECONNECT_BACKOFF_INITIAL_MS = 100;
+/** Receive window of every client channel, per stream and per connection (bytes). */
+export const FLOW_CONTROL_WINDOW = 1024 * 1024;
 /**
  * Longest wait between reconnect attempts to a downstream that is gone. grpc-js's default
  * grows to 120 s (after 40 s down, about 14 s passed before it tried again); capped here,
@@ -98,6 +99,10 @@ export function createClient<C extends grpc.Client>(
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     // channelz bookkeeping costs every call; nothing in the mesh reads it.
     'grpc.enable_channelz': 0,
+    // Receive window of 1 MiB per stream and per connection instead of HTTP/2's 64 KiB: with
+    // the default, the 19 KB item-feature replies cost a WINDOW_UPDATE frame (a write here,
+    // a read and a wake-up in the server) every second call; now one per ~50.
+    'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
     ...options.channelOptions,
   });
 }
