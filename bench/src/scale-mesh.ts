@@ -73,7 +73,10 @@ export async function runScaleMesh(o: {
       if (o.rankerUsers !== undefined) args.push('--ranker-users', String(o.rankerUsers));
       o.log(`$ node ${args.map((a) => path.relative(REPO_ROOT, a) || a).join(' ')}`);
       const t0 = Date.now();
-      const { stdout } = await execFileP(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+      const run = execFileP(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+      // Its progress (each phase as it starts and ends) as it goes: a 1M-item build runs ~20 min.
+      run.child.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
+      const { stdout } = await run;
       // The build's summary: time and peak RSS per phase.
       stdout.trimEnd().split('\n').forEach((line) => o.log(line));
       return [path.basename(resolveArtifactDir(root)), (Date.now() - t0) / 1000];
