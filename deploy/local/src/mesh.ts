@@ -76,19 +76,21 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const httpEnabled = !/^(false|0|no|off)$/i.test((gatewayEnv.HTTP_ENABLED ?? '').trim());
   // HTTP_PORT=0 is resolved here to a free port, so the mesh (and the npm start banner) know it.
   const givenHttp = gatewayEnv.HTTP_PORT?.trim();
-  const httpPort = givenHttp && givenHttp !== '0' ? givenHttp : givenHttp === '0' || opts.ports === 'free' ? String(await freePort()) : String(DEFAULT_HTTP_PORT);
+  const freeHttp = !(givenHttp && givenHttp !== '0') && (givenHttp === '0' || opts.ports === 'free');
+  let httpPort = givenHttp && givenHttp !== '0' ? givenHttp : freeHttp ? String(await freePort()) : String(DEFAULT_HTTP_PORT);
   const services = {} as Record<ServiceName, ServiceProcess>;
-  const downstream = {
+  // Read when the gateway starts: a downstream restarted on new free ports is included.
+  const downstream = (): Record<string, string> => ({
     HTTP_PORT: httpPort,
     CANDIDATE_GENERATOR_ADDR: `${host}:${ports['candidate-generator'].grpc}`,
     FEATURE_STORE_ADDR: `${host}:${ports['feature-store'].grpc}`,
     RANKER_ADDR: `${host}:${ports.ranker.grpc}`,
-  };
+  });
   // Aborted by stop(): no start in progress outlives the mesh.
   const stopping = new AbortController();
   // One entry per process started: settles when it has exited (or its start failed, which kills it).
   const lives = new Set<Promise<unknown>>();
-  const start = async (name: ServiceName): Promise<ServiceProcess> => {
+  const startOnce = async (name: ServiceName): Promise<ServiceProcess> => {
     const starting = startServiceProcess(name, {
       host,
       port: ports[name].grpc,
@@ -96,7 +98,7 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
       env: {
         ARTIFACTS_DIR: opts.artifactsDir,
         ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
-        ...(name === 'gateway' ? downstream : {}),
+        ...(name === 'gateway' ? downstream() : {}),
         ...(opts.tls ? tlsEnv(opts.tls) : {}),
         ...opts.env,
         ...opts.serviceEnv?.[name],
@@ -118,6 +120,24 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     services[name] = p;
     return p;
   };
+  /**
+   * {@link startOnce}; with free ports, a service that found one of its ports taken
+   * (EADDRINUSE: another process took the free port between the pick and the bind) starts
+   * again on new free ports, up to 3 times. Restarts keep their ports (clients point there).
+   */
+  const start = async (name: ServiceName, newPortsOnCollision = false): Promise<ServiceProcess> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startOnce(name);
+      } catch (err) {
+        const collided = err instanceof ServiceStartError && err.output.some((l) => l.includes('EADDRINUSE'));
+        if (!(newPortsOnCollision && opts.ports === 'free' && collided) || attempt >= 3 || stopping.signal.aborted) throw err;
+        ports[name] = { grpc: await freePort(), metrics: await freePort() };
+        if (name === 'gateway' && freeHttp) httpPort = String(await freePort());
+        opts.onLine?.(name, `a port was taken by another process (EADDRINUSE): starting again on new free ports (attempt ${attempt + 1} of 3)`);
+      }
+    }
+  };
   const stopAll = async (): Promise<void> => {
     stopping.abort();
     await services.gateway?.stop();
@@ -126,8 +146,8 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
     await Promise.all(lives);
   };
   try {
-    await Promise.all(SERVICE_NAMES.filter((n) => n !== 'gateway').map(start));
-    await start('gateway');
+    await Promise.all(SERVICE_NAMES.filter((n) => n !== 'gateway').map((n) => start(n, true)));
+    await start('gateway', true);
   } catch (err) {
     await stopAll();
     throw err;

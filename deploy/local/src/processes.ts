@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { PARENT_FD_VAR } from '@recsys/grpc-kit';
+import { PARENT_FD_VAR, READY_LINE_PREFIX } from '@recsys/grpc-kit';
 import { health } from '@recsys/proto';
 
 /** The four services, in start order (the gateway last: it calls the others). */
@@ -154,10 +154,20 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
   });
   liveChildren.add(child);
   child.once('exit', () => liveChildren.delete(child));
-  // This end stays open for the child's life; read (nothing comes) so it closes with it.
+  // This end stays open for the child's life; read so it closes with it. The child writes
+  // one line on it once SERVING (`ready <port>`): only then is the port polled below known
+  // to be held by this child, not by another process that took the same free port first
+  // (which answered health SERVING while this child failed with EADDRINUSE).
   const parentEnd = child.stdio[PARENT_FD] as NodeJS.ReadableStream | null;
   parentEnd?.on('error', () => {});
-  parentEnd?.resume();
+  let announce = (): void => {};
+  const announced = new Promise<void>((resolve) => (announce = resolve));
+  let pipeText = '';
+  parentEnd?.setEncoding('utf8');
+  parentEnd?.on('data', (chunk: string) => {
+    pipeText = (pipeText + chunk).slice(-256);
+    if (pipeText.split('\n').some((l) => l.startsWith(READY_LINE_PREFIX))) announce();
+  });
   const output: string[] = [];
   const onLine = (line: string): void => {
     output.push(line);
@@ -202,7 +212,19 @@ export async function startServiceProcess(name: ServiceName, opts: StartOptions)
   aborted.catch(() => {});
   opts.signal?.addEventListener('abort', onAbort);
   try {
-    await Promise.race([waitForServing(address, opts.readyTimeoutMs ?? 60_000, opts.credentials, stopPolling.signal), early, aborted]);
+    const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+    const startedAt = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const notAnnounced = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not report SERVING on its launcher pipe within ${timeoutMs} ms`)), timeoutMs);
+    });
+    notAnnounced.catch(() => {});
+    try {
+      await Promise.race([announced, notAnnounced, early, aborted]);
+    } finally {
+      clearTimeout(timer);
+    }
+    await Promise.race([waitForServing(address, Math.max(1000, timeoutMs - (Date.now() - startedAt)), opts.credentials, stopPolling.signal), early, aborted]);
   } catch (err) {
     const exitedFirst = child.exitCode !== null || child.signalCode !== null;
     await proc.stop('SIGKILL');

@@ -4,7 +4,7 @@ import { ConfigSpec, ConfigOf, loadConfig } from './config';
 import { commonConfig } from './common-config';
 import { createLogger, Logger, muteLogOutput } from './logger';
 import { ServiceMetrics } from './metrics';
-import { parentFdFromEnv, watchParent } from './parent-watch';
+import { notifyParentReady, parentFdFromEnv, watchParent } from './parent-watch';
 import { DescriptorIndex } from './reflection';
 import { ServiceHost } from './server';
 import { serverCredentials } from './tls';
@@ -146,6 +146,7 @@ export async function runService<S extends ConfigSpec>(def: ServiceDefinitionOpt
     host.onShutdown(() => t.shutdown());
   }
   host.markReady();
+  if (parentFd !== undefined) notifyParentReady(parentFd, host.port);
   log.info({ port: host.port }, 'SERVING');
   return host;
 }

@@ -64,3 +64,20 @@ export function watchParent(fd: number, onGone: (why: string) => void): ParentWa
     },
   };
 }
+
+/** The line a service writes to its launcher's pipe once it is SERVING: `ready <grpc port>`. */
+export const READY_LINE_PREFIX = 'ready ';
+
+/**
+ * Tells the launcher on the pipe `fd` that this process is SERVING on `port`: the launcher
+ * then knows the port it polls is held by this process, not by another one that took it
+ * first (a free port picked by one launcher can be taken by another before the service
+ * binds it). A launcher that is gone is no error here: the watch handles that.
+ */
+export function notifyParentReady(fd: number, port: number): void {
+  try {
+    fs.writeSync(fd, `${READY_LINE_PREFIX}${port}\n`);
+  } catch {
+    /* the launcher is gone or does not read: watchParent reacts to that */
+  }
+}
