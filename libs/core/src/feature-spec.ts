@@ -249,7 +249,8 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
     return col;
   };
 
-  spec.forEach((f, c) => {
+  for (let c = 0; c < width; c++) {
+    const f = spec[c]!;
     switch (f.kind) {
       case 'user': {
         const v = userValue(f, f.feature);
@@ -300,11 +301,15 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
         if (us.length !== cols.length) {
           throw new FeatureSpecError(`ranker feature "${f.name}": dot needs equally long user and item lists`, f.name);
         }
-        for (let j = 0; j < n; j++) {
-          let s = 0;
-          for (let k = 0; k < us.length; k++) s += us[k]! * cols[k]![j]!;
-          out[j * width + c] = s;
+        // Column by column into a float64 accumulator: the same sums in the same order as
+        // row by row (so the same float32 values), without reading cols[k][j] across columns.
+        const acc = new Float64Array(n);
+        for (let k = 0; k < us.length; k++) {
+          const u = us[k]!;
+          const col = cols[k]!;
+          for (let j = 0; j < n; j++) acc[j]! += u * col[j]!;
         }
+        for (let j = 0; j < n; j++) out[j * width + c] = acc[j]!;
         break;
       }
       case 'diff': {
@@ -318,6 +323,6 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
         throw new FeatureSpecError(`ranker feature "${String(unknown.name)}" has unknown kind ${JSON.stringify(unknown.kind)}`);
       }
     }
-  });
+  }
   return out;
 }

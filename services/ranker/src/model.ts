@@ -73,11 +73,16 @@ export class RankerModel {
   /** Scores all candidates of `input` in one run; missing view features use defaults. */
   async score(input: RankerInput): Promise<Scores> {
     const n = input.n;
-    const item = new Map(input.item);
-    for (const [name, def] of this.defaults.item) if (!item.has(name)) item.set(name, new Float32Array(n).fill(def));
-    const user = new Map(input.user);
-    for (const [name, def] of this.defaults.user) if (!user.has(name)) user.set(name, def);
-    const x = assembleRankerInput(this.spec, { ...input, user, item });
+    // Copies only when a view feature is missing (the feature store sends complete views).
+    let item: Map<string, ArrayLike<number>> | undefined;
+    for (const [name, def] of this.defaults.item) {
+      if (!input.item.has(name)) (item ??= new Map(input.item)).set(name, new Float32Array(n).fill(def));
+    }
+    let user: Map<string, number> | undefined;
+    for (const [name, def] of this.defaults.user) {
+      if (!input.user.has(name)) (user ??= new Map(input.user)).set(name, def);
+    }
+    const x = assembleRankerInput(this.spec, item === undefined && user === undefined ? input : { ...input, user: user ?? input.user, item: item ?? input.item });
     const tensor = new ort.Tensor('float32', x, [n, this.spec.length]);
     const out = await this.session.run({ [this.inputName]: tensor });
     const scores = out[this.outputName];
