@@ -1,10 +1,12 @@
 /**
- * `npm run scale:mesh -- [--items 1000000 --users 20000 --interactions 2000000] [--ranker-users N] [--out DIR] [--seconds 120]`
+ * `npm run scale:mesh -- [--items 1000000 --users 20000 --interactions 2000000] [--ranker-users N] [--out DIR [--reuse]] [--seconds 120]`
  *
  * The mesh on a large synthetic catalogue with approximate retrieval, end to end:
  *
  * 1. builds two artifact versions (seeds 42 and 43) with `npm run artifacts -- --index
- *    hnsw --history all` into DIR (default: a temporary folder, removed at the end);
+ *    hnsw --history all` into DIR (default: a temporary folder, removed at the end); with
+ *    `--reuse`, a version an earlier run built in DIR from the same flags and seed is used
+ *    as it is (DIR/scale-mesh-builds.json records them);
  * 2. starts the four services on free ports with `RETRIEVAL_INDEX=hnsw` (the candidate
  *    generator refuses an artifact without its HNSW index) on the first version;
  * 3. calls `GatewayService/Recommend` through `tools/grpc_probe.py --strict` (gRPC's C
@@ -26,7 +28,7 @@ import { loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { callUnary, createClient } from '@recsys/grpc-kit';
 import { REPO_ROOT, startMesh } from '@recsys/local';
 import { setCurrentVersion } from '@recsys/offline';
-import { GatewayServiceClient } from '@recsys/proto';
+import { GatewayServiceClient, Stage } from '@recsys/proto';
 
 const execFileP = promisify(execFile);
 
@@ -41,6 +43,8 @@ export interface ScaleMeshResult {
   requests: number;
   failures: string[];
   degraded: number;
+  /** Degraded answers by the stage that fell back (an answer may count under several). */
+  degraded_by_stage: Record<string, number>;
   switch_s: number;
   candidate_generator_rss_mb: { before: number; peak: number; after: number };
   load_average: { before: number[]; after: number[] };
@@ -61,6 +65,8 @@ export async function runScaleMesh(o: {
   /** `--ranker-users` of the builds (default: the build's). */
   rankerUsers?: number;
   out?: string;
+  /** Reuse the versions an earlier run built in `out` from the same flags (its `scale-mesh-builds.json`). */
+  reuse?: boolean;
   seconds: number;
   log: (line: string) => void;
 }): Promise<ScaleMeshResult> {
@@ -68,7 +74,23 @@ export async function runScaleMesh(o: {
   const root = o.out ?? fs.mkdtempSync(path.join(os.tmpdir(), 'recsys-scale-mesh-'));
   const cleanup = o.out === undefined;
   try {
+    // What each build of this root was made from, so that `--reuse` can skip a build it has.
+    const ledgerFile = path.join(root, 'scale-mesh-builds.json');
+    type Ledger = Record<string, { version: string; build_s: number }>;
+    const readLedger = (): Ledger => {
+      try {
+        return JSON.parse(fs.readFileSync(ledgerFile, 'utf8')) as Ledger;
+      } catch {
+        return {};
+      }
+    };
     const build = async (seed: number): Promise<[string, number]> => {
+      const key = JSON.stringify({ users: o.users, items: o.items, interactions: o.interactions, rankerUsers: o.rankerUsers ?? null, seed });
+      const kept = o.reuse ? readLedger()[key] : undefined;
+      if (kept && fs.existsSync(path.join(root, kept.version, 'manifest.json'))) {
+        o.log(`reusing ${kept.version} (seed ${seed}, built earlier in ${kept.build_s} s)`);
+        return [kept.version, kept.build_s];
+      }
       const args = [path.join(REPO_ROOT, 'cli/dist/artifacts.js'), '--dataset', 'synthetic', '--users', String(o.users), '--items', String(o.items), '--interactions', String(o.interactions), '--index', 'hnsw', '--history', 'all', '--seed', String(seed), '--out', root];
       if (o.rankerUsers !== undefined) args.push('--ranker-users', String(o.rankerUsers));
       o.log(`$ node ${args.map((a) => path.relative(REPO_ROOT, a) || a).join(' ')}`);
@@ -79,7 +101,10 @@ export async function runScaleMesh(o: {
       const { stdout } = await run;
       // The build's summary: time and peak RSS per phase.
       stdout.trimEnd().split('\n').forEach((line) => o.log(line));
-      return [path.basename(resolveArtifactDir(root)), (Date.now() - t0) / 1000];
+      const version = path.basename(resolveArtifactDir(root));
+      const buildS = (Date.now() - t0) / 1000;
+      fs.writeFileSync(ledgerFile, `${JSON.stringify({ ...readLedger(), [key]: { version, build_s: buildS } }, null, 2)}\n`);
+      return [version, buildS];
     };
     const [first, b1] = await build(42);
     const [second, b2] = await build(43);
@@ -95,6 +120,7 @@ export async function runScaleMesh(o: {
     const failures: string[] = [];
     const seen: Array<{ at: number; artifact: string; model: string }> = [];
     let degraded = 0;
+    const degradedByStage: Record<string, number> = {};
     let stop = false;
     let probeItems = 0;
     let switchS = NaN;
@@ -114,6 +140,7 @@ export async function runScaleMesh(o: {
           try {
             const res = await callUnary(client.recommend.bind(client), { userId: users[i % users.length]!, k: 10, excludeItemIds: [], debug: false }, { deadline: Date.now() + 10_000 });
             if (res.degradedStages.length > 0) degraded++;
+            for (const d of res.degradedStages) degradedByStage[Stage[d.stage] ?? String(d.stage)] = (degradedByStage[Stage[d.stage] ?? String(d.stage)] ?? 0) + 1;
             if (res.items.length !== 10) failures.push(`only ${res.items.length} items`);
             seen.push({ at: Date.now(), artifact: res.artifactVersion, model: res.modelVersion });
           } catch (err) {
@@ -151,6 +178,7 @@ export async function runScaleMesh(o: {
       requests: seen.length,
       failures,
       degraded,
+      degraded_by_stage: degradedByStage,
       switch_s: switchS,
       candidate_generator_rss_mb: { before: rssBefore, peak: mem.hwm, after: mem.rss },
       load_average: { before, after: os.loadavg().map((v) => Math.round(v * 100) / 100) },
@@ -171,6 +199,7 @@ export async function runScaleMeshCommand(argv: string[]): Promise<number> {
       'ranker-users': { type: 'string' },
       seconds: { type: 'string', default: '120' },
       out: { type: 'string' },
+      reuse: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -186,11 +215,12 @@ export async function runScaleMeshCommand(argv: string[]): Promise<number> {
     seconds: int('seconds', values.seconds!, 1, 3600),
     ...(values['ranker-users'] === undefined ? {} : { rankerUsers: int('ranker-users', values['ranker-users'], 2, 50_000_000) }),
     ...(values.out === undefined ? {} : { out: path.resolve(values.out) }),
+    reuse: values.reuse!,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(
-    `${r.catalogue_items} items (of ${r.items} generated): ${r.requests} requests across the hot reload, ${r.failures.length} failed, ${r.degraded} degraded; switched after ${r.switch_s} s; ` +
+    `${r.catalogue_items} items (of ${r.items} generated): ${r.requests} requests across the hot reload, ${r.failures.length} failed, ${r.degraded} degraded ${JSON.stringify(r.degraded_by_stage)}; switched after ${r.switch_s} s; ` +
       `candidate generator RSS ${r.candidate_generator_rss_mb.before} MiB before, peak ${r.candidate_generator_rss_mb.peak} MiB, ${r.candidate_generator_rss_mb.after} MiB after; load average ${r.load_average.before.join(' ')} → ${r.load_average.after.join(' ')}\n`,
   );
   return r.failures.length === 0 ? 0 : 1;

@@ -164,6 +164,12 @@ export class CandidateFeaturizer {
   private readonly inSample: Uint8Array | undefined;
   /** When sampled: 1 for the rows of the list being computed (set and cleared per call). */
   private readonly isCandidate: Uint8Array | undefined;
+  /**
+   * When sampled: the sample's embeddings, contiguous (sample × dim). Read in place, the
+   * sample's rows are spread over the whole matrix (128 MB at 1M × 32) and every dot product
+   * waited for memory: 9 ms per request at 1M items, against ~1 ms over this copy (4 MB).
+   */
+  private readonly rankVectors: Float32Array | undefined;
 
   constructor(readonly data: CandidateFeatureData) {
     const { nItems, dim } = data;
@@ -182,6 +188,7 @@ export class CandidateFeaturizer {
       this.rankWeight = 1;
       this.inSample = undefined;
       this.isCandidate = undefined;
+      this.rankVectors = undefined;
     } else {
       this.isCandidate = new Uint8Array(nItems);
       this.rankRows = new Int32Array(ALS_RANK_SAMPLE);
@@ -192,6 +199,11 @@ export class CandidateFeaturizer {
         this.inSample[row] = 1;
       }
       this.rankWeight = eligible / ALS_RANK_SAMPLE;
+      this.rankVectors = new Float32Array(ALS_RANK_SAMPLE * dim);
+      for (let k = 0; k < ALS_RANK_SAMPLE; k++) {
+        const row = this.rankRows[k]!;
+        this.rankVectors.set(data.itemEmbeddings.subarray(row * dim, (row + 1) * dim), k * dim);
+      }
     }
   }
 
@@ -238,8 +250,8 @@ export class CandidateFeaturizer {
         return lo;
       };
       const beats = new Float64Array(n + 1);
-      const { inSample, isCandidate } = this;
-      if (inSample === undefined || isCandidate === undefined) {
+      const { inSample, isCandidate, rankVectors } = this;
+      if (inSample === undefined || isCandidate === undefined || rankVectors === undefined) {
         for (const i of this.rankRows) beats[below(dot(i))]!++;
         // Excluded items are few: take theirs back out rather than test every item.
         for (const i of q.exclude) if (Number.isInteger(i) && i >= 0 && i < nItems && this.data.itemPopularity[i]! > 0) beats[below(dot(i))]!--;
@@ -259,7 +271,15 @@ export class CandidateFeaturizer {
           if (this.data.itemPopularity[i]! > 0 && !q.exclude.has(i)) higher[u++] = alsScore[j]!;
         }
         higher.subarray(0, u).sort();
-        for (const i of this.rankRows) if (isCandidate[i] === 0) beats[below(dot(i))]!++;
+        const { rankRows } = this;
+        for (let k = 0; k < rankRows.length; k++) {
+          if (isCandidate[rankRows[k]!] === 1) continue;
+          // dot(rankRows[k]) over the contiguous copy: the same sum in the same order.
+          let sum = 0;
+          const o = k * dim;
+          for (let d = 0; d < dim; d++) sum += ue[d]! * rankVectors[o + d]!;
+          beats[below(Math.fround(sum))]!++;
+        }
         for (const i of q.exclude) {
           if (Number.isInteger(i) && i >= 0 && i < nItems && inSample[i] === 1 && isCandidate[i] === 0 && this.data.itemPopularity[i]! > 0) beats[below(dot(i))]!--;
         }
