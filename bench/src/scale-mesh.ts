@@ -12,9 +12,9 @@
  * 3. calls `GatewayService/Recommend` through `tools/grpc_probe.py --strict` (gRPC's C
  *    core over reflection, as grpcurl sees the server);
  * 4. runs 4 closed-loop callers, points `CURRENT` at the second version and keeps the load
- *    until every answer comes from it: reports the requests, failures (must be 0), degraded
- *    answers, and the candidate generator's resident set before, at its peak (VmHWM) and
- *    after the reload.
+ *    until every answer comes from it, then 20 s more: reports the requests, failures (must
+ *    be 0), degraded answers (by stage, before the switch and after it), and the candidate
+ *    generator's resident set before, at its peak (VmHWM) and after the reload.
  *
  * Exit code 1 when a request failed, the probe call failed or the versions did not switch.
  * `test/integration/scale-mesh.test.ts` runs it on a tiny catalogue.
@@ -32,6 +32,9 @@ import { GatewayServiceClient, Stage } from '@recsys/proto';
 
 const execFileP = promisify(execFile);
 
+/** How long the load goes on once every answer comes from the new version. */
+const AFTER_SWITCH_MS = 20_000;
+
 /** What one run measured. */
 export interface ScaleMeshResult {
   items: number;
@@ -45,6 +48,9 @@ export interface ScaleMeshResult {
   degraded: number;
   /** Degraded answers by the stage that fell back (an answer may count under several). */
   degraded_by_stage: Record<string, number>;
+  /** Answers before CURRENT moved, and after the first answer from the new version. */
+  before_switch: { requests: number; degraded: number };
+  after_switch: { requests: number; degraded: number };
   switch_s: number;
   candidate_generator_rss_mb: { before: number; peak: number; after: number };
   load_average: { before: number[]; after: number[] };
@@ -118,12 +124,13 @@ export async function runScaleMesh(o: {
     const cgPid = mesh.services['candidate-generator'].child.pid!;
     const client = createClient(GatewayServiceClient, mesh.gatewayAddress);
     const failures: string[] = [];
-    const seen: Array<{ at: number; artifact: string; model: string }> = [];
+    const seen: Array<{ at: number; artifact: string; model: string; degraded: boolean }> = [];
     let degraded = 0;
     const degradedByStage: Record<string, number> = {};
     let stop = false;
     let probeItems = 0;
     let switchS = NaN;
+    let switchedAt = NaN;
     let rssBefore = 0;
     let mem = { rss: NaN, hwm: NaN };
     try {
@@ -142,7 +149,7 @@ export async function runScaleMesh(o: {
             if (res.degradedStages.length > 0) degraded++;
             for (const d of res.degradedStages) degradedByStage[Stage[d.stage] ?? String(d.stage)] = (degradedByStage[Stage[d.stage] ?? String(d.stage)] ?? 0) + 1;
             if (res.items.length !== 10) failures.push(`only ${res.items.length} items`);
-            seen.push({ at: Date.now(), artifact: res.artifactVersion, model: res.modelVersion });
+            seen.push({ at: Date.now(), artifact: res.artifactVersion, model: res.modelVersion, degraded: res.degradedStages.length > 0 });
           } catch (err) {
             failures.push((err as Error).message);
           }
@@ -151,11 +158,14 @@ export async function runScaleMesh(o: {
       await new Promise((r) => setTimeout(r, 2000));
       setCurrentVersion(root, second);
       const switched = Date.now();
+      switchedAt = switched;
       const until = switched + o.seconds * 1000;
       while (Date.now() < until) {
         const recent = seen.filter((s) => s.at > switched);
         if (recent.length > 20 && recent.slice(-20).every((s) => s.artifact === second && s.model === second)) {
           switchS = (recent.find((s) => s.artifact === second)!.at - switched) / 1000;
+          // The same load for a while on the new version alone (its steady state).
+          await new Promise((r) => setTimeout(r, Math.min(AFTER_SWITCH_MS, Math.max(0, until - Date.now()))));
           break;
         }
         await new Promise((r) => setTimeout(r, 100));
@@ -179,6 +189,11 @@ export async function runScaleMesh(o: {
       failures,
       degraded,
       degraded_by_stage: degradedByStage,
+      before_switch: { requests: seen.filter((x) => x.at < switchedAt).length, degraded: seen.filter((x) => x.at < switchedAt && x.degraded).length },
+      after_switch: {
+        requests: seen.filter((x) => x.at >= switchedAt + switchS * 1000).length,
+        degraded: seen.filter((x) => x.at >= switchedAt + switchS * 1000 && x.degraded).length,
+      },
       switch_s: switchS,
       candidate_generator_rss_mb: { before: rssBefore, peak: mem.hwm, after: mem.rss },
       load_average: { before, after: os.loadavg().map((v) => Math.round(v * 100) / 100) },
@@ -220,7 +235,7 @@ export async function runScaleMeshCommand(argv: string[]): Promise<number> {
   });
   process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(
-    `${r.catalogue_items} items (of ${r.items} generated): ${r.requests} requests across the hot reload, ${r.failures.length} failed, ${r.degraded} degraded ${JSON.stringify(r.degraded_by_stage)}; switched after ${r.switch_s} s; ` +
+    `${r.catalogue_items} items (of ${r.items} generated): ${r.requests} requests across the hot reload, ${r.failures.length} failed, ${r.degraded} degraded ${JSON.stringify(r.degraded_by_stage)} (before the switch ${r.before_switch.degraded} of ${r.before_switch.requests}, after it ${r.after_switch.degraded} of ${r.after_switch.requests}); switched after ${r.switch_s} s; ` +
       `candidate generator RSS ${r.candidate_generator_rss_mb.before} MiB before, peak ${r.candidate_generator_rss_mb.peak} MiB, ${r.candidate_generator_rss_mb.after} MiB after; load average ${r.load_average.before.join(' ')} → ${r.load_average.after.join(' ')}\n`,
   );
   return r.failures.length === 0 ? 0 : 1;
