@@ -207,7 +207,7 @@ export interface HnswParams {
 }
 
 /** The defaults, chosen on `npm run bench:retrieval` (README, "Scale"). */
-export const DEFAULT_HNSW_PARAMS: Readonly<HnswParams> = { metric: 'cos', buckets: 4, connectivity: 16, expansion_add: 128, expansion_search: 64, fetch_factor: 4 };
+export const DEFAULT_HNSW_PARAMS: Readonly<HnswParams> = { metric: 'cos', buckets: 4, connectivity: 16, expansion_add: 128, expansion_search: 64, fetch_factor: 3 };
 
 /** Checks HNSW parameters (e.g. read from a manifest) and returns them typed; errors name `where`.field. */
 export function parseHnswParams(value: unknown, where = 'hnsw'): HnswParams {
@@ -278,6 +278,13 @@ function makeGraph(dim: number, params: HnswParams): UsearchIndex {
  */
 export class HnswIndex implements RetrievalIndex {
   readonly kind = 'hnsw' as const;
+  /**
+   * Rows already re-scored by the running search: row r was seen when stamp[r] = epoch.
+   * One array per index instead of a Set per search (a search is synchronous): no
+   * allocation per hit, so no collection in the middle of the next query.
+   */
+  private readonly stamp: Uint32Array;
+  private epoch = 0;
 
   private constructor(
     /** Longest vectors first. */
@@ -288,7 +295,9 @@ export class HnswIndex implements RetrievalIndex {
     readonly size: number,
     readonly dim: number,
     readonly params: HnswParams,
-  ) {}
+  ) {
+    this.stamp = new Uint32Array(size);
+  }
 
   private static check(vectors: Float32Array, dim: number, eligible: Uint8Array | undefined): number {
     if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`hnsw index: dim must be a positive integer, got ${dim}`);
@@ -393,7 +402,11 @@ export class HnswIndex implements RetrievalIndex {
     for (let d = 0; d < dim; d++) qn += query[d]! * query[d]!;
     qn = Math.sqrt(qn);
     const heap = new TopKHeap(want);
-    const seen = new Set<number>();
+    if (++this.epoch === 0xffffffff) {
+      this.stamp.fill(0);
+      this.epoch = 1;
+    }
+    const { stamp, epoch } = this;
     const cap = this.params.fetch_factor * (want + excluded);
     let first = true;
     for (const { graph, rows, maxNorm } of this.graphs) {
@@ -409,8 +422,8 @@ export class HnswIndex implements RetrievalIndex {
         const n = m.keys.length;
         for (let j = 0; j < n; j++) {
           const r = Number(m.keys[j]!);
-          if (seen.has(r) || (exclude !== undefined && exclude.has(r))) continue;
-          seen.add(r);
+          if (stamp[r] === epoch || (exclude !== undefined && exclude.has(r))) continue;
+          stamp[r] = epoch;
           let s = 0;
           const o = r * dim;
           for (let d = 0; d < dim; d++) s += vectors[o + d]! * query[d]!;
