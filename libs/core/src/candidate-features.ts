@@ -132,7 +132,7 @@ export interface CandidateFeatureQuery {
 }
 
 /** Index of the first element of `a[lo, hi)` with a[i] > x (a ascending). */
-function upperBound(a: Float32Array, lo: number, hi: number, x: number): number {
+function upperBound(a: Float32Array | Float64Array, lo: number, hi: number, x: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (a[mid]! <= x) lo = mid + 1;
@@ -156,20 +156,26 @@ function ranksWithin(values: Float32Array): Float32Array {
 /** Computes {@link CANDIDATE_FEATURES} for candidate lists over one artifact version. */
 export class CandidateFeaturizer {
   private readonly scratch: Float64Array;
-  /** Rows `als_rank` counts: every eligible row, or a strided sample of them. */
-  private readonly rankRows: Int32Array;
-  /** Eligible rows per counted row (1 when every eligible row is counted). */
-  private readonly rankWeight: number;
-  /** 1 for the counted rows, when sampled (exclusions outside the sample change nothing). */
-  private readonly inSample: Uint8Array | undefined;
-  /** When sampled: 1 for the rows of the list being computed (set and cleared per call). */
-  private readonly isCandidate: Uint8Array | undefined;
-  /**
-   * When sampled: the sample's embeddings, contiguous (sample × dim). Read in place, the
-   * sample's rows are spread over the whole matrix (128 MB at 1M × 32) and every dot product
-   * waited for memory: 9 ms per request at 1M items, against ~1 ms over this copy (4 MB).
-   */
-  private readonly rankVectors: Float32Array | undefined;
+  /** Every eligible row: what `als_rank` counts when the catalogue is within the sample size. */
+  private readonly eligible: Int32Array;
+  /** Beyond {@link ALS_RANK_SAMPLE} eligible items: the sample `als_rank` estimates from. */
+  private readonly sample:
+    | {
+        rows: Int32Array;
+        /** Eligible rows per sampled row. */
+        weight: number;
+        /** 1 for the sampled rows (exclusions outside the sample change nothing). */
+        inSample: Uint8Array;
+        /** 1 for the rows of the list being computed (set and cleared per call). */
+        isCandidate: Uint8Array;
+        /**
+         * The sample's embeddings, contiguous (sample × dim). Read in place, the sampled rows
+         * are spread over the whole matrix (128 MB at 1M × 32) and every dot product waited
+         * for memory: 9 ms per request at 1M items, against ~1 ms over this copy (4 MB).
+         */
+        vectors: Float32Array;
+      }
+    | undefined;
 
   constructor(readonly data: CandidateFeatureData) {
     const { nItems, dim } = data;
@@ -181,29 +187,19 @@ export class CandidateFeaturizer {
     this.scratch = new Float64Array(nItems);
     let eligible = 0;
     for (let i = 0; i < nItems; i++) if (data.itemPopularity[i]! > 0) eligible++;
-    const el = new Int32Array(eligible);
-    for (let i = 0, e = 0; i < nItems; i++) if (data.itemPopularity[i]! > 0) el[e++] = i;
-    if (eligible <= ALS_RANK_SAMPLE) {
-      this.rankRows = el;
-      this.rankWeight = 1;
-      this.inSample = undefined;
-      this.isCandidate = undefined;
-      this.rankVectors = undefined;
-    } else {
-      this.isCandidate = new Uint8Array(nItems);
-      this.rankRows = new Int32Array(ALS_RANK_SAMPLE);
-      this.inSample = new Uint8Array(nItems);
+    this.eligible = new Int32Array(eligible);
+    for (let i = 0, e = 0; i < nItems; i++) if (data.itemPopularity[i]! > 0) this.eligible[e++] = i;
+    if (eligible > ALS_RANK_SAMPLE) {
+      const rows = new Int32Array(ALS_RANK_SAMPLE);
+      const inSample = new Uint8Array(nItems);
+      const vectors = new Float32Array(ALS_RANK_SAMPLE * dim);
       for (let k = 0; k < ALS_RANK_SAMPLE; k++) {
-        const row = el[Math.floor((k * eligible) / ALS_RANK_SAMPLE)]!;
-        this.rankRows[k] = row;
-        this.inSample[row] = 1;
+        const row = this.eligible[Math.floor((k * eligible) / ALS_RANK_SAMPLE)]!;
+        rows[k] = row;
+        inSample[row] = 1;
+        vectors.set(data.itemEmbeddings.subarray(row * dim, (row + 1) * dim), k * dim);
       }
-      this.rankWeight = eligible / ALS_RANK_SAMPLE;
-      this.rankVectors = new Float32Array(ALS_RANK_SAMPLE * dim);
-      for (let k = 0; k < ALS_RANK_SAMPLE; k++) {
-        const row = this.rankRows[k]!;
-        this.rankVectors.set(data.itemEmbeddings.subarray(row * dim, (row + 1) * dim), k * dim);
-      }
+      this.sample = { rows, weight: eligible / ALS_RANK_SAMPLE, inSample, isCandidate: new Uint8Array(nItems), vectors };
     }
   }
 
@@ -250,20 +246,19 @@ export class CandidateFeaturizer {
         return lo;
       };
       const beats = new Float64Array(n + 1);
-      const { inSample, isCandidate, rankVectors } = this;
-      if (inSample === undefined || isCandidate === undefined || rankVectors === undefined) {
-        for (const i of this.rankRows) beats[below(dot(i))]!++;
+      const { sample } = this;
+      const countable = (i: number): boolean => Number.isInteger(i) && i >= 0 && i < nItems && this.data.itemPopularity[i]! > 0;
+      // Sampled: the eligible, non-excluded candidates scoring higher are counted exactly
+      // (`higher`, each distinct row once, as the full count sees it); the sample, without
+      // the candidates, estimates the other items scoring higher.
+      const higher = new Float64Array(sample ? n : 0);
+      let u = 0;
+      if (sample === undefined) {
+        for (const i of this.eligible) beats[below(dot(i))]!++;
         // Excluded items are few: take theirs back out rather than test every item.
-        for (const i of q.exclude) if (Number.isInteger(i) && i >= 0 && i < nItems && this.data.itemPopularity[i]! > 0) beats[below(dot(i))]!--;
-        const beaten = new Float64Array(n + 1);
-        for (let t = n - 1; t >= 0; t--) beaten[t] = beaten[t + 1]! + beats[t + 1]!;
-        for (let j = 0; j < n; j++) alsRank[j] = beaten[below(alsScore[j]!)]! + 1;
+        for (const i of q.exclude) if (countable(i)) beats[below(dot(i))]!--;
       } else {
-        // Sampled: the eligible, non-excluded candidates scoring higher are counted exactly;
-        // the sample, without the candidates, estimates the other items scoring higher.
-        // Each distinct candidate row once, as the full count sees it.
-        const higher = new Float64Array(n);
-        let u = 0;
+        const { rows, inSample, isCandidate, vectors } = sample;
         for (let j = 0; j < n; j++) {
           const i = items[j]!;
           if (isCandidate[i] === 1) continue;
@@ -271,32 +266,23 @@ export class CandidateFeaturizer {
           if (this.data.itemPopularity[i]! > 0 && !q.exclude.has(i)) higher[u++] = alsScore[j]!;
         }
         higher.subarray(0, u).sort();
-        const { rankRows } = this;
-        for (let k = 0; k < rankRows.length; k++) {
-          if (isCandidate[rankRows[k]!] === 1) continue;
-          // dot(rankRows[k]) over the contiguous copy: the same sum in the same order.
+        for (let k = 0; k < rows.length; k++) {
+          if (isCandidate[rows[k]!] === 1) continue;
+          // dot(rows[k]) over the contiguous copy: the same sum in the same order.
           let sum = 0;
           const o = k * dim;
-          for (let d = 0; d < dim; d++) sum += ue[d]! * rankVectors[o + d]!;
+          for (let d = 0; d < dim; d++) sum += ue[d]! * vectors[o + d]!;
           beats[below(Math.fround(sum))]!++;
         }
-        for (const i of q.exclude) {
-          if (Number.isInteger(i) && i >= 0 && i < nItems && inSample[i] === 1 && isCandidate[i] === 0 && this.data.itemPopularity[i]! > 0) beats[below(dot(i))]!--;
-        }
+        for (const i of q.exclude) if (countable(i) && inSample[i] === 1 && isCandidate[i] === 0) beats[below(dot(i))]!--;
         for (let j = 0; j < n; j++) isCandidate[items[j]!] = 0;
-        const beaten = new Float64Array(n + 1);
-        for (let t = n - 1; t >= 0; t--) beaten[t] = beaten[t + 1]! + beats[t + 1]!;
-        for (let j = 0; j < n; j++) {
-          const sc = alsScore[j]!;
-          let lo = 0;
-          let hi = u;
-          while (lo < hi) {
-            const mid = (lo + hi) >> 1;
-            if (higher[mid]! <= sc) lo = mid + 1;
-            else hi = mid;
-          }
-          alsRank[j] = 1 + (u - lo) + Math.round(beaten[below(sc)]! * this.rankWeight);
-        }
+      }
+      const beaten = new Float64Array(n + 1);
+      for (let t = n - 1; t >= 0; t--) beaten[t] = beaten[t + 1]! + beats[t + 1]!;
+      for (let j = 0; j < n; j++) {
+        const sc = alsScore[j]!;
+        const counted = beaten[below(sc)]!;
+        alsRank[j] = sample === undefined ? counted + 1 : 1 + (u - upperBound(higher, 0, u, sc)) + Math.round(counted * sample.weight);
       }
     }
 
