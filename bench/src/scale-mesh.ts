@@ -125,12 +125,11 @@ export async function runScaleMesh(o: {
     const client = createClient(GatewayServiceClient, mesh.gatewayAddress);
     const failures: string[] = [];
     const seen: Array<{ at: number; artifact: string; model: string; degraded: boolean }> = [];
-    let degraded = 0;
     const degradedByStage: Record<string, number> = {};
     let stop = false;
     let probeItems = 0;
     let switchS = NaN;
-    let switchedAt = NaN;
+    let switched = NaN;
     let rssBefore = 0;
     let mem = { rss: NaN, hwm: NaN };
     try {
@@ -146,8 +145,10 @@ export async function runScaleMesh(o: {
         for (let i = w; !stop; i += 4) {
           try {
             const res = await callUnary(client.recommend.bind(client), { userId: users[i % users.length]!, k: 10, excludeItemIds: [], debug: false }, { deadline: Date.now() + 10_000 });
-            if (res.degradedStages.length > 0) degraded++;
-            for (const d of res.degradedStages) degradedByStage[Stage[d.stage] ?? String(d.stage)] = (degradedByStage[Stage[d.stage] ?? String(d.stage)] ?? 0) + 1;
+            for (const d of res.degradedStages) {
+              const stage = Stage[d.stage] ?? String(d.stage);
+              degradedByStage[stage] = (degradedByStage[stage] ?? 0) + 1;
+            }
             if (res.items.length !== 10) failures.push(`only ${res.items.length} items`);
             seen.push({ at: Date.now(), artifact: res.artifactVersion, model: res.modelVersion, degraded: res.degradedStages.length > 0 });
           } catch (err) {
@@ -157,8 +158,7 @@ export async function runScaleMesh(o: {
       });
       await new Promise((r) => setTimeout(r, 2000));
       setCurrentVersion(root, second);
-      const switched = Date.now();
-      switchedAt = switched;
+      switched = Date.now();
       const until = switched + o.seconds * 1000;
       while (Date.now() < until) {
         const recent = seen.filter((s) => s.at > switched);
@@ -178,6 +178,7 @@ export async function runScaleMesh(o: {
       mem = memoryOf(cgPid);
       await mesh.stop();
     }
+    const tally = (xs: typeof seen): { requests: number; degraded: number } => ({ requests: xs.length, degraded: xs.filter((x) => x.degraded).length });
     if (!(switchS >= 0)) failures.push(`the mesh did not switch to ${second} within ${o.seconds} s`);
     return {
       items: o.items,
@@ -187,13 +188,10 @@ export async function runScaleMesh(o: {
       probe_items: probeItems,
       requests: seen.length,
       failures,
-      degraded,
+      degraded: seen.filter((x) => x.degraded).length,
       degraded_by_stage: degradedByStage,
-      before_switch: { requests: seen.filter((x) => x.at < switchedAt).length, degraded: seen.filter((x) => x.at < switchedAt && x.degraded).length },
-      after_switch: {
-        requests: seen.filter((x) => x.at >= switchedAt + switchS * 1000).length,
-        degraded: seen.filter((x) => x.at >= switchedAt + switchS * 1000 && x.degraded).length,
-      },
+      before_switch: tally(seen.filter((x) => x.at < switched)),
+      after_switch: tally(seen.filter((x) => x.at >= switched + switchS * 1000)),
       switch_s: switchS,
       candidate_generator_rss_mb: { before: rssBefore, peak: mem.hwm, after: mem.rss },
       load_average: { before, after: os.loadavg().map((v) => Math.round(v * 100) / 100) },

@@ -4,11 +4,14 @@
  * parallel do). Before the launcher pipe's `ready` line, the readiness poll reached the
  * other process, which answered health SERVING, while the service itself died with
  * EADDRINUSE: every call of the test then went to a server without the service's methods
- * (108,454 UNIMPLEMENTED in one hot-reload run). Now the start fails naming EADDRINUSE.
+ * (108,454 UNIMPLEMENTED in one hot-reload run). Now the start fails naming EADDRINUSE,
+ * and startMesh with free ports starts that service again on new ones.
  */
 import * as grpc from '@grpc/grpc-js';
-import { freePort, ServiceStartError, startServiceProcess } from '@recsys/local';
-import { health } from '@recsys/proto';
+import { callUnary, createClient } from '@recsys/grpc-kit';
+import { freePort, SERVICE_NAMES, ServiceStartError, startMesh, startServiceProcess } from '@recsys/local';
+import { GatewayServiceClient, health, RecommendRequest } from '@recsys/proto';
+import * as processes from '../../deploy/local/src/processes';
 import { testArtifactsRoot } from '../support/helpers';
 
 jest.setTimeout(60_000);
@@ -40,6 +43,36 @@ it('a service whose gRPC port is held by a process answering SERVING fails its s
     expect((err as ServiceStartError).message).toMatch(/ranker exited before it was SERVING/);
     expect((err as ServiceStartError).output.join('\n')).toContain('EADDRINUSE');
   } finally {
+    other.forceShutdown();
+  }
+});
+
+it('startMesh with free ports starts a service whose picked port was taken again on new ports, and the mesh answers', async () => {
+  const taken = await freePort();
+  const other = await impostor(taken);
+  // The first port startMesh picks (the first service's gRPC port) is the taken one.
+  const real = processes.freePort;
+  let calls = 0;
+  const spy = jest.spyOn(processes, 'freePort').mockImplementation(() => (calls++ === 0 ? Promise.resolve(taken) : real()));
+  const lines: string[] = [];
+  try {
+    const mesh = await startMesh({ artifactsDir: testArtifactsRoot(), ports: 'free', env: { LOG_LEVEL: 'warn' }, onLine: (name, line) => lines.push(`${name}: ${line}`) });
+    try {
+      const first = SERVICE_NAMES[0]!;
+      expect(mesh.services[first].port).not.toBe(taken);
+      expect(lines.filter((l) => l.startsWith(`${first}: a port was taken by another process (EADDRINUSE)`))).toHaveLength(1);
+      const client = createClient(GatewayServiceClient, mesh.gatewayAddress);
+      try {
+        const res = await callUnary(client.recommend.bind(client), RecommendRequest.fromPartial({ userId: 'port-collision', k: 5 }), { deadline: Date.now() + 10_000 });
+        expect(res.items).toHaveLength(5);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await mesh.stop();
+    }
+  } finally {
+    spy.mockRestore();
     other.forceShutdown();
   }
 });

@@ -36,5 +36,8 @@ describe('scale:mesh (tiny catalogue)', () => {
     expect(r.requests).toBeGreaterThan(20);
     expect(lines.join('\n')).toContain('--index hnsw');
     expect(r.candidate_generator_rss_mb.peak).toBeGreaterThanOrEqual(r.candidate_generator_rss_mb.before);
+    // The load went on after the switch, all of it answered by the new version.
+    expect(r.after_switch.requests).toBeGreaterThan(0);
+    expect(r.before_switch.requests + r.after_switch.requests).toBeLessThanOrEqual(r.requests);
   });
 });

@@ -76,8 +76,9 @@ export async function startMesh(opts: MeshOptions): Promise<Mesh> {
   const httpEnabled = !/^(false|0|no|off)$/i.test((gatewayEnv.HTTP_ENABLED ?? '').trim());
   // HTTP_PORT=0 is resolved here to a free port, so the mesh (and the npm start banner) know it.
   const givenHttp = gatewayEnv.HTTP_PORT?.trim();
-  const freeHttp = !(givenHttp && givenHttp !== '0') && (givenHttp === '0' || opts.ports === 'free');
-  let httpPort = givenHttp && givenHttp !== '0' ? givenHttp : freeHttp ? String(await freePort()) : String(DEFAULT_HTTP_PORT);
+  const fixedHttp = givenHttp && givenHttp !== '0' ? givenHttp : undefined;
+  const freeHttp = fixedHttp === undefined && (givenHttp === '0' || opts.ports === 'free');
+  let httpPort = fixedHttp ?? (freeHttp ? String(await freePort()) : String(DEFAULT_HTTP_PORT));
   const services = {} as Record<ServiceName, ServiceProcess>;
   // Read when the gateway starts: a downstream restarted on new free ports is included.
   const downstream = (): Record<string, string> => ({
