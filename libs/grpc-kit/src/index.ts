@@ -11,6 +11,7 @@ export * from './health';
 export * from './reflection';
 export * from './server';
 export * from './client';
+export * from './unary-channel';
 export * from './common-config';
 export * from './bootstrap';
 export * from './tls';

@@ -54,3 +54,17 @@ export function channelCredentials(tls: TlsSettings): grpc.ChannelCredentials {
   }
   return grpc.credentials.createSsl(ca);
 }
+
+/**
+ * The same client TLS settings as {@link channelCredentials}, as the PEM buffers a
+ * {@link UnaryChannel} takes: undefined (plaintext) without TLS_CA_FILE.
+ * @throws ConfigError naming the variable that is unreadable
+ */
+export function unaryChannelTls(tls: TlsSettings): { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  if (!tls.TLS_CA_FILE) return undefined;
+  const ca = readPem('TLS_CA_FILE', tls.TLS_CA_FILE);
+  if (tls.TLS_CERT_FILE && tls.TLS_KEY_FILE) {
+    return { ca, cert: readPem('TLS_CERT_FILE', tls.TLS_CERT_FILE), key: readPem('TLS_KEY_FILE', tls.TLS_KEY_FILE) };
+  }
+  return { ca };
+}

@@ -117,7 +117,7 @@ const metadataSetter: TextMapSetter<grpc.Metadata> = {
 };
 
 /** `/recsys.v1.RankerService/Rank` → rpc.service and rpc.method attributes. */
-function rpcAttributes(path: string): Attributes {
+export function rpcAttributes(path: string): Attributes {
   const slash = path.lastIndexOf('/');
   return { 'rpc.system': 'grpc', 'rpc.service': path.slice(1, slash), 'rpc.method': path.slice(slash + 1) };
 }

@@ -1,10 +1,13 @@
 import type * as grpc from '@grpc/grpc-js';
-import { callUnary, createClient } from '@recsys/grpc-kit';
+import { createClient, UnaryChannel, type UnaryChannelTls } from '@recsys/grpc-kit';
 import {
   CandidateGeneratorServiceClient,
+  CandidateGeneratorServiceService,
   FeatureBatch,
   FeatureStoreServiceClient,
+  FeatureStoreServiceService,
   RankerServiceClient,
+  RankerServiceService,
 } from '@recsys/proto';
 import type { Stages } from './stages';
 
@@ -15,13 +18,22 @@ export interface Downstreams {
   ranker: string;
 }
 
-/** The chain's stages as gRPC calls over long-lived channels. */
+/**
+ * The chain's stages as gRPC calls over long-lived channels. The four stage calls of every
+ * request go over {@link UnaryChannel}s (the lean unary client: the same balancing, retries,
+ * ejection, deadlines and TLS as the grpc-js clients at about half the client CPU, see
+ * README "Where the time goes"); the grpc-js clients serve the HTTP front door's other
+ * feature-store methods and anyone holding this object for them.
+ */
 export class GrpcStages implements Stages {
   readonly candidateGenerator: CandidateGeneratorServiceClient;
   readonly featureStore: FeatureStoreServiceClient;
   readonly ranker: RankerServiceClient;
+  private readonly cgChannel: UnaryChannel;
+  private readonly fsChannel: UnaryChannel;
+  private readonly rankerChannel: UnaryChannel;
 
-  constructor(addrs: Downstreams, opts: { credentials?: grpc.ChannelCredentials; maxMessageBytes?: number } = {}) {
+  constructor(addrs: Downstreams, opts: { credentials?: grpc.ChannelCredentials; tls?: UnaryChannelTls; maxMessageBytes?: number } = {}) {
     const client = {
       credentials: opts.credentials,
       channelOptions: opts.maxMessageBytes ? { 'grpc.max_receive_message_length': opts.maxMessageBytes, 'grpc.max_send_message_length': opts.maxMessageBytes } : {},
@@ -29,17 +41,20 @@ export class GrpcStages implements Stages {
     this.candidateGenerator = createClient(CandidateGeneratorServiceClient, addrs.candidateGenerator, client);
     this.featureStore = createClient(FeatureStoreServiceClient, addrs.featureStore, client);
     this.ranker = createClient(RankerServiceClient, addrs.ranker, client);
+    const lean = { tls: opts.tls, maxReceiveBytes: opts.maxMessageBytes, maxSendBytes: opts.maxMessageBytes };
+    this.cgChannel = new UnaryChannel(addrs.candidateGenerator, lean);
+    this.fsChannel = new UnaryChannel(addrs.featureStore, lean);
+    this.rankerChannel = new UnaryChannel(addrs.ranker, lean);
   }
 
   userContext: Stages['userContext'] = (userId, call) =>
-    callUnary(this.featureStore.getUserContext.bind(this.featureStore), { userId, maxRecentItems: 0 }, call);
+    this.fsChannel.call(FeatureStoreServiceService.getUserContext, { userId, maxRecentItems: 0 }, call);
 
-  candidates: Stages['candidates'] = (req, call) =>
-    callUnary(this.candidateGenerator.generateCandidates.bind(this.candidateGenerator), req, call);
+  candidates: Stages['candidates'] = (req, call) => this.cgChannel.call(CandidateGeneratorServiceService.generateCandidates, req, call);
 
   itemFeatures: Stages['itemFeatures'] = async (itemIds, call): Promise<FeatureBatch> => {
-    const res = await callUnary(
-      this.featureStore.getOnlineFeatures.bind(this.featureStore),
+    const res = await this.fsChannel.call(
+      FeatureStoreServiceService.getOnlineFeatures,
       { featureView: 'item', entityIds: itemIds, featureNames: [], packedValues: true },
       call,
     );
@@ -47,11 +62,14 @@ export class GrpcStages implements Stages {
     return res.features;
   };
 
-  rank: Stages['rank'] = (req, call) => callUnary(this.ranker.rank.bind(this.ranker), req, call);
+  rank: Stages['rank'] = (req, call) => this.rankerChannel.call(RankerServiceService.rank, req, call);
 
   close(): void {
     this.candidateGenerator.close();
     this.featureStore.close();
     this.ranker.close();
+    this.cgChannel.close();
+    this.fsChannel.close();
+    this.rankerChannel.close();
   }
 }

@@ -1,5 +1,5 @@
 import { GatewayServiceService, health } from '@recsys/proto';
-import { channelCredentials, runService } from '@recsys/grpc-kit';
+import { channelCredentials, runService, unaryChannelTls } from '@recsys/grpc-kit';
 import { gatewayConfig } from './config';
 import { gatewayHttpServer } from './http';
 import { GrpcStages } from './grpc-stages';
@@ -18,7 +18,7 @@ void runService({
         featureStore: config.FEATURE_STORE_ADDR,
         ranker: config.RANKER_ADDR,
       },
-      { credentials: channelCredentials(config), maxMessageBytes: config.MAX_MESSAGE_BYTES },
+      { credentials: channelCredentials(config), tls: unaryChannelTls(config), maxMessageBytes: config.MAX_MESSAGE_BYTES },
     );
     const popular = new PopularCache();
     const rollout = rolloutMetrics(metrics);
