@@ -14,7 +14,7 @@ import { onnx } from 'onnx-proto';
 import { ExactIndex, eligibleItems, loadArtifacts, resolveArtifactDir } from '@recsys/core';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { FeatureBatch, decodeFeatureBatch, encodeFeatureBatch, health } from '@recsys/proto';
-import { callUnary, createClient } from '@recsys/grpc-kit';
+import { callUnary, createClient, UnaryChannel } from '@recsys/grpc-kit';
 import { RedisBackend } from '@recsys/feature-store/redis-backend';
 import { createRedisClient } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
@@ -200,7 +200,9 @@ export async function runMicroBenchmarks(t: MicroTargets): Promise<MicroResult[]
     new Promise((resolve, reject) => client.check({ service: '' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err) => (err ? reject(err) : resolve())));
   add(await timeOp('empty gRPC round trip: health Check, grpc-js both ends (floor of every stage call)', check, t.budgetMs, 100));
   client.close();
+  // The gateway's stage calls use UnaryChannel; everything else the grpc-js client.
   add(await rpcCpu(t.budgetMs));
+  add(await rpcCpu(t.budgetMs, 'unary-channel'));
   return results;
 }
 
@@ -246,16 +248,24 @@ async function wirePackedBatch(name: string, budgetMs: number): Promise<MicroRes
 
 /**
  * CPU of one empty unary call, client and server together: both ends in this process, the
- * mesh's client settings (createClient, callUnary), 16 calls in flight, CPU time of the
- * process (process.cpuUsage) over a fixed number of calls. The floor every stage call pays in CPU.
+ * mesh's client settings (createClient, callUnary) or the gateway's UnaryChannel against the
+ * same grpc-js server, 16 calls in flight, CPU time of the process (process.cpuUsage) over a
+ * fixed number of calls. The floor every stage call pays in CPU.
  */
-export async function rpcCpu(budgetMs: number): Promise<MicroResult> {
-  const name = 'CPU of one empty unary call, client + server (grpc-js, mesh client settings, 16 in flight; µs CPU, not wall)';
+export async function rpcCpu(budgetMs: number, client: 'grpc-js' | 'unary-channel' = 'grpc-js'): Promise<MicroResult> {
+  const name =
+    client === 'grpc-js'
+      ? 'CPU of one empty unary call, client + server (grpc-js, mesh client settings, 16 in flight; µs CPU, not wall)'
+      : 'CPU of one empty unary call, client + server (UnaryChannel client, grpc-js server, 16 in flight; µs CPU, not wall)';
   const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
   server.addService(health.HealthService, { check: (_call: unknown, cb: grpc.sendUnaryData<health.HealthCheckResponse>) => cb(null, { status: health.HealthCheckResponse_ServingStatus.SERVING }) } as unknown as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  const client = createClient(health.HealthClient, `127.0.0.1:${port}`);
-  const call = (): Promise<unknown> => callUnary(client.check.bind(client), { service: '' }, { deadline: Date.now() + 5000 });
+  const grpcClient = client === 'grpc-js' ? createClient(health.HealthClient, `127.0.0.1:${port}`) : undefined;
+  const channel = client === 'unary-channel' ? new UnaryChannel(`127.0.0.1:${port}`) : undefined;
+  const call = (): Promise<unknown> =>
+    grpcClient
+      ? callUnary(grpcClient.check.bind(grpcClient), { service: '' }, { deadline: Date.now() + 5000 })
+      : (channel as UnaryChannel).call(health.HealthService.check, { service: '' }, { deadline: Date.now() + 5000 });
   // Fixed numbers of calls (not time windows: idle wake-ups of a half-busy loop would count).
   const runCalls = async (n: number): Promise<number> => {
     let started = 0;
@@ -277,7 +287,8 @@ export async function rpcCpu(budgetMs: number): Promise<MicroResult> {
     const r1 = (v: number): number => Math.round(v * 10) / 10;
     return { name, median_us: r1(percentile(samples, 50)), p99_us: r1(samples[samples.length - 1] ?? NaN), iterations: 3 * n, note: `median and max of 3 runs of ${n} calls after ${n} to warm up` };
   } finally {
-    client.close();
+    grpcClient?.close();
+    channel?.close();
     server.forceShutdown();
   }
 }
