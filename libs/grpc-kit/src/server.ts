@@ -208,8 +208,6 @@ export class ServiceHost {
     const { log, metrics } = this.opts;
     const limit = this.opts.maxConcurrentCalls ?? 0;
     const histogram = metrics.latency.labels(method);
-    // The OK series' child, made on the first OK call (prom-client hashes a label object per inc otherwise).
-    let handledOk: { inc(): void } | undefined;
     return (call, callback) => {
       if (!this.ready) {
         metrics.handled.inc({ method, code: 'UNAVAILABLE' });
@@ -250,37 +248,19 @@ export class ServiceHost {
         }
       }
       const stopTimer = histogram.startTimer();
-      // The AbortController is made only for a handler that reads ctx.signal (most never do):
-      // one fewer EventTarget per call.
-      let abort: AbortController | undefined;
-      let cancelled = false;
+      const abort = new AbortController();
       let finished = false;
       // grpc-js emits 'cancelled' when the stream closes, also after a call that completed;
       // aborting then would only build a DOMException (a stack capture) per call for nobody.
       call.once('cancelled', () => {
-        if (finished) return;
-        cancelled = true;
-        abort?.abort();
+        if (!finished) abort.abort();
       });
       const rawDeadline = call.getDeadline();
       const deadline = rawDeadline instanceof Date ? rawDeadline.getTime() : rawDeadline;
       // Tracing on: the handler runs inside this call's SERVER span (child of the caller's traceparent).
       const t = tracer();
       const traced = t ? startServerSpan(t, method, call.metadata) : undefined;
-      const ctx: CallContext = {
-        method,
-        deadline,
-        get signal(): AbortSignal {
-          if (!abort) {
-            abort = new AbortController();
-            if (cancelled) abort.abort();
-          }
-          return abort.signal;
-        },
-        metadata: call.metadata,
-        log,
-        span: traced?.span,
-      };
+      const ctx: CallContext = { method, deadline, signal: abort.signal, metadata: call.metadata, log, span: traced?.span };
       this.inFlight++;
       this.perConnection.set(peer, mine + 1);
       const finish = (code: grpc.status, details?: string): void => {
@@ -290,8 +270,7 @@ export class ServiceHost {
         if (left > 0) this.perConnection.set(peer, left);
         else this.perConnection.delete(peer);
         stopTimer();
-        if (code === grpc.status.OK) (handledOk ??= metrics.handled.labels({ method, code: 'OK' })).inc();
-        else metrics.handled.inc({ method, code: grpc.status[code] ?? String(code) });
+        metrics.handled.inc({ method, code: grpc.status[code] ?? String(code) });
         if (traced) endRpcSpan(traced.span, code, details);
       };
       let result: unknown;
