@@ -8,7 +8,8 @@
  *
  * - addresses as {@link createClient} takes them: `host:port` (a name resolves to every
  *   address, like grpc-js's DNS resolver), a comma-separated list, `dns:[//authority/]host:port`,
- *   `ipv4:`/`ipv6:` lists; names are resolved again every 30 s and when nothing is reachable;
+ *   `ipv4:`/`ipv6:` lists; names are resolved again every 30 s, when a connection ends (a
+ *   server's GOAWAY after MAX_CONNECTION_AGE_MS) and when nothing is reachable;
  * - one HTTP/2 connection per address, calls spread round-robin over the connected ones,
  *   reconnect back-off {@link RECONNECT_BACKOFF_INITIAL_MS} → {@link RECONNECT_BACKOFF_MAX_MS}
  *   with ±20 % jitter, keepalive pings (30 s, 10 s timeout), the 1 MiB receive window;
@@ -204,6 +205,8 @@ class Endpoint {
   constructor(
     readonly address: Address,
     private readonly tlsOptions: UnaryChannelTls | undefined,
+    /** Told when an established connection ended (the channel resolves its names again). */
+    private readonly onLost: () => void = () => {},
   ) {}
 
   get key(): string {
@@ -314,7 +317,10 @@ class Endpoint {
       this.backoffMs = Math.min(this.backoffMs * 1.6, RECONNECT_BACKOFF_MAX_MS);
     }
     this.settle(false);
-    if (!this.closed) this.connect();
+    if (!this.closed) {
+      if (wasReady) this.onLost();
+      this.connect();
+    }
   }
 
   /**
@@ -401,12 +407,20 @@ export class UnaryChannel {
         next.push(old);
         keep.delete(key);
       } else if (!next.some((e) => e.key === key)) {
-        next.push(new Endpoint(a, this.options.tls));
+        next.push(new Endpoint(a, this.options.tls, () => this.onEndpointLost()));
       }
     }
     for (const gone of keep.values()) gone.close();
     this.endpoints = next;
     for (const e of next) e.connect();
+  }
+
+  /**
+   * A connection that ended (a server's GOAWAY after MAX_CONNECTION_AGE_MS, a replica gone):
+   * names are resolved again, so new replicas get calls and removed ones are dropped.
+   */
+  private onEndpointLost(): void {
+    if (this.target.names.length > 0 && !this.closed) void this.resolve();
   }
 
   /** Resolves the names of the setting (every address of each), at most once at a time. */
@@ -605,7 +619,7 @@ export class UnaryChannel {
         if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
         outcome.reject(localError);
       };
-      const timer = setTimeout(() => fail(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded'), left);
+      const timer = setTimeout(() => fail(grpc.status.DEADLINE_EXCEEDED, `Deadline exceeded after ${(left / 1000).toFixed(3)}s (${method.path} on ${endpoint.key})`), left);
       const onAbort = (): void => fail(grpc.status.CANCELLED, 'Cancelled on client');
       signal?.addEventListener('abort', onAbort, { once: true });
       const finish = (): void => {

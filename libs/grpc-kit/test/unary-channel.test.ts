@@ -149,7 +149,9 @@ describe('UnaryChannel', () => {
     });
     const c = channel(`127.0.0.1:${s.port}`);
     const t0 = Date.now();
-    await expect(c.call(ECHO, Buffer.from('x'), { deadline: Date.now() + 200 })).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    const err = (await c.call(ECHO, Buffer.from('x'), { deadline: Date.now() + 200 }).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(err.details).toMatch(new RegExp(`^Deadline exceeded after 0\\.[12]\\d\\ds \\(/t\\.Test/Echo on 127\\.0\\.0\\.1:${s.port}\\)$`));
     const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(150);
     expect(took).toBeLessThan(1200);
