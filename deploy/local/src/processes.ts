@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -28,17 +29,52 @@ export function serviceEntry(name: ServiceName): string {
   return path.join(REPO_ROOT, 'services', name, 'dist', 'main.js');
 }
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Lowest port {@link freePort} picks from when the ephemeral range leaves room below it. */
+const PICK_FLOOR = 10_000;
+
+/**
+ * The kernel's ephemeral port range (Linux: /proc/sys/net/ipv4/ip_local_port_range), where
+ * the local side of every outgoing connection gets its port; undefined where unreadable.
+ */
+function ephemeralRange(): [number, number] | undefined {
+  try {
+    const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return lo !== undefined && hi !== undefined && lo > 0 && hi >= lo ? [lo, hi] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tryListen(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, '127.0.0.1', () => {
+      const { port: bound } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 (bound, then released). Picked at random below the kernel's
+ * ephemeral range when there is room (on Linux usually 10000–32767): between the pick and
+ * the service's bind, the local side of any outgoing connection on the machine (a port
+ * from the ephemeral range) could otherwise take it, and the service would fail with
+ * EADDRINUSE. Elsewhere, port 0 lets the kernel choose.
+ */
+export async function freePort(): Promise<number> {
+  const range = ephemeralRange();
+  if (range && range[0] - PICK_FLOOR >= 1000) {
+    for (let i = 0; i < 50; i++) {
+      const port = await tryListen(PICK_FLOOR + Math.floor(Math.random() * (range[0] - PICK_FLOOR)));
+      if (port !== undefined) return port;
+    }
+  }
+  const port = await tryListen(0);
+  if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
 }
 
 const liveChildren = new Set<ChildProcess>();
