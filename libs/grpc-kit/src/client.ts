@@ -124,7 +124,7 @@ type UnaryMethod<Req, Res> = (
 ) => grpc.ClientUnaryCall;
 
 /** The error grpc-js would give for a call whose deadline passed: same shape (code, details, metadata). */
-function deadlinePassed(): grpc.ServiceError {
+export function deadlinePassed(): grpc.ServiceError {
   const details = 'no time left in the deadline budget';
   return Object.assign(new Error(`${grpc.status.DEADLINE_EXCEEDED} DEADLINE_EXCEEDED: ${details}`), { code: grpc.status.DEADLINE_EXCEEDED, details, metadata: new grpc.Metadata() });
 }

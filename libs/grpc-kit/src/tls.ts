@@ -47,17 +47,14 @@ export function serverCredentials(tls: TlsSettings): grpc.ServerCredentials {
  * @throws ConfigError naming the variable that is unreadable
  */
 export function channelCredentials(tls: TlsSettings): grpc.ChannelCredentials {
-  if (!tls.TLS_CA_FILE) return grpc.credentials.createInsecure();
-  const ca = readPem('TLS_CA_FILE', tls.TLS_CA_FILE);
-  if (tls.TLS_CERT_FILE && tls.TLS_KEY_FILE) {
-    return grpc.credentials.createSsl(ca, readPem('TLS_KEY_FILE', tls.TLS_KEY_FILE), readPem('TLS_CERT_FILE', tls.TLS_CERT_FILE));
-  }
-  return grpc.credentials.createSsl(ca);
+  const pem = unaryChannelTls(tls);
+  if (!pem) return grpc.credentials.createInsecure();
+  return pem.cert && pem.key ? grpc.credentials.createSsl(pem.ca, pem.key, pem.cert) : grpc.credentials.createSsl(pem.ca);
 }
 
 /**
- * The same client TLS settings as {@link channelCredentials}, as the PEM buffers a
- * {@link UnaryChannel} takes: undefined (plaintext) without TLS_CA_FILE.
+ * The client TLS settings as the PEM buffers a {@link UnaryChannel} takes (and
+ * {@link channelCredentials} builds on): undefined (plaintext) without TLS_CA_FILE.
  * @throws ConfigError naming the variable that is unreadable
  */
 export function unaryChannelTls(tls: TlsSettings): { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined {

@@ -35,7 +35,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { SpanKind, context, propagation, trace, type Span, type TextMapSetter } from '@opentelemetry/api';
-import { FLOW_CONTROL_WINDOW, RECONNECT_BACKOFF_INITIAL_MS, RECONNECT_BACKOFF_MAX_MS, type UnaryCallOptions } from './client';
+import { deadlinePassed, FLOW_CONTROL_WINDOW, RECONNECT_BACKOFF_INITIAL_MS, RECONNECT_BACKOFF_MAX_MS, type UnaryCallOptions } from './client';
 import { endRpcSpan, rpcAttributes, tracer } from './tracing';
 
 /** The parts of a generated grpc-js method definition (ts-proto `…Service.method`) a unary call needs. */
@@ -516,7 +516,7 @@ export class UnaryChannel {
    */
   call<Req, Res>(method: UnaryMethodDefinition<Req, Res>, request: Req, options: UnaryCallOptions): Promise<Res> {
     const { deadline, signal } = options;
-    if (!(deadline > Date.now())) return Promise.reject(serviceError(grpc.status.DEADLINE_EXCEEDED, 'no time left in the deadline budget'));
+    if (!(deadline > Date.now())) return Promise.reject(deadlinePassed());
     let payload: Buffer;
     try {
       payload = method.requestSerialize(request);

@@ -61,6 +61,12 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
+/** A replica that answers every call with `code`. */
+const failing = (code: grpc.status, details: string): Promise<TestServer> =>
+  server(() => {
+    throw { code, details };
+  });
+
 const soon = (ms = 5000): { deadline: number } => ({ deadline: Date.now() + ms });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -201,9 +207,7 @@ describe('UnaryChannel', () => {
   });
 
   it('a replica that answers UNAVAILABLE is retried on another one, within the call', async () => {
-    const bad = await server(() => {
-      throw { code: grpc.status.UNAVAILABLE, details: 'draining' };
-    });
+    const bad = await failing(grpc.status.UNAVAILABLE, 'draining');
     const good = await server();
     const c = channel(`127.0.0.1:${bad.port},127.0.0.1:${good.port}`);
     for (let i = 0; i < 20; i++) expect((await c.call(ECHO, Buffer.from('ok'), soon())).toString()).toBe('ok');
@@ -212,9 +216,7 @@ describe('UnaryChannel', () => {
   });
 
   it('a replica that mostly fails is ejected after an interval of calls', async () => {
-    const bad = await server(() => {
-      throw { code: grpc.status.INTERNAL, details: 'broken replica' };
-    });
+    const bad = await failing(grpc.status.INTERNAL, 'broken replica');
     const good = await server();
     const c = channel(`127.0.0.1:${bad.port},127.0.0.1:${good.port}`);
     let failed = 0;
