@@ -64,5 +64,7 @@ COPY --from=build /src/cli/dist/materialize.js ./cli/dist/materialize.js
 # The image's own "node" user (uid 1000); the Kubernetes manifests run as this uid too.
 USER 1000:1000
 EXPOSE 50051 50052 50053 50054 8080 9091 9092 9093 9094
-ENTRYPOINT ["node"]
+# The services' V8 flags (SERVICE_NODE_FLAGS in deploy/local/src/processes.ts says why);
+# in the ENTRYPOINT, so that the Kubernetes manifests' args (replacing CMD) keep them.
+ENTRYPOINT ["node", "--initial-old-space-size=64"]
 CMD ["services/gateway/dist/main.js"]

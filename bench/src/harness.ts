@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, startMesh, startRedis, type Mesh, type RedisServer } from '@recsys/local';
+import { REPO_ROOT, SERVICE_NODE_FLAGS, startMesh, startRedis, type Mesh, type RedisServer } from '@recsys/local';
 import { latencyThroughputSvg } from './chart';
 import type { LoadLevel, LoadResult } from './closed-loop';
 import { runMicroBenchmarks, type MicroResult } from './micro';
@@ -205,7 +205,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       await mesh.stop();
       mesh = undefined;
       // The in-process pipeline under the same load, profiled with node's own --cpu-prof.
-      const ip = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k, ['--cpu-prof', '--cpu-prof-dir', profileDir]);
+      const ip = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k, [...SERVICE_NODE_FLAGS, '--cpu-prof', '--cpu-prof-dir', profileDir]);
       workers.push(ip);
       if (ip.pid !== undefined) names[ip.pid] = 'in-process pipeline';
       await measure(ip, level(16, 116), () => ({ 'in-process': ip.pid, redis: redis?.process.pid }), log, 'in-process (profiled, figures not comparable)');
@@ -243,7 +243,8 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     mesh = undefined;
 
     log('in-process pipeline (same modules, no RPC) …');
-    const ipWorker = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k);
+    // The in-process pipeline runs with the services' V8 flags: the comparison is of the pipeline, not of heap settings.
+    const ipWorker = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k, [...SERVICE_NODE_FLAGS]);
     workers.push(ipWorker);
     await checkReference(ipWorker, workload, 'in-process', log);
     const ipPids = (): Record<string, number | undefined> => ({ 'in-process': ipWorker.pid, redis: redis?.process.pid });

@@ -9,7 +9,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, freePort, waitForServing } from '@recsys/local';
+import { REPO_ROOT, SERVICE_NODE_FLAGS, freePort, waitForServing } from '@recsys/local';
 import { Replay, dockerignore, parseDockerfile, replayDockerfile } from '../support/dockerfile-replay';
 import { testArtifactsRoot } from '../support/helpers';
 
@@ -36,11 +36,11 @@ describe('Dockerfile', () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  /** Starts the image's command (node …) in the runtime folder, with `args` replacing CMD. */
+  /** Starts the image's command (node …) in the runtime folder, with `args` replacing CMD (as a pod's `args` do). */
   async function startFromImage(args: string[] | undefined, env: Record<string, string>): Promise<{ address: string; child: ChildProcess; output: string[] }> {
     const [entry, ...rest] = replay.command;
     expect(entry).toBe('node');
-    const cmdArgs = args ?? rest;
+    const cmdArgs = args ? [...replay.entrypoint.slice(1), ...args] : rest;
     const port = await freePort();
     const child = spawn(process.execPath, cmdArgs, {
       cwd: replay.finalDir,
@@ -84,9 +84,14 @@ describe('Dockerfile', () => {
     expect(replay.user).toBe('1000:1000');
     const text = fs.readFileSync(DOCKERFILE, 'utf8');
     expect(text).toMatch(/^ARG NODE_IMAGE=node:20-[a-z0-9.-]+$/m);
-    expect(replay.command).toEqual(['node', 'services/gateway/dist/main.js']);
+    expect(replay.command).toEqual(['node', ...SERVICE_NODE_FLAGS, 'services/gateway/dist/main.js']);
     const stages = parseDockerfile(text);
     expect(stages.map((s) => s.name)).toEqual(['build', 'runtime']);
+  });
+
+  it('runs every service with the V8 flags the local launcher uses', () => {
+    // The ENTRYPOINT, not CMD: the Kubernetes manifests replace CMD with their `args`.
+    expect(replay.entrypoint).toEqual(['node', ...SERVICE_NODE_FLAGS]);
   });
 
   it('the default command starts the gateway and it reaches SERVING', async () => {

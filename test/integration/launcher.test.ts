@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadArtifacts } from '@recsys/core';
-import { METRICS_PORT_OFFSET, PORT_VARIABLES, REPO_ROOT, SERVICE_NAMES, ServiceName, freePort } from '@recsys/local';
+import { METRICS_PORT_OFFSET, PORT_VARIABLES, REPO_ROOT, SERVICE_NAMES, SERVICE_NODE_FLAGS, ServiceName, freePort } from '@recsys/local';
 import { Stage } from '@recsys/proto';
 import { testArtifactsRoot } from '../support/helpers';
 import { closedLoop, eventually, gatewayCaller, summary } from '../support/fault-helpers';
@@ -143,6 +143,11 @@ function running(pid: number): boolean {
   }
 }
 
+/** The command line of `pid` after the node binary: its node flags, then the script. */
+function nodeArgs(pid: number): string[] {
+  return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1);
+}
+
 /** Pids whose parent is `ppid`. */
 function childrenOf(ppid: number): number[] {
   const out: number[] = [];
@@ -200,6 +205,10 @@ it('kill -9 of the ranker: the gateway keeps answering flagged STAGE_RANKING, an
     const restarted = Number((await l.waitFor(/\[launcher\] ranker restarted \(pid (\d+)\) and SERVING on (\S+)$/))[1]);
     expect(restarted).not.toBe(services.ranker.pid);
     expect(running(restarted)).toBe(true);
+    // Every service, the restarted one too, runs with the services' V8 flags before its script.
+    for (const pid of [restarted, services.gateway.pid, services['candidate-generator'].pid, services['feature-store'].pid]) {
+      expect(nodeArgs(pid).slice(0, SERVICE_NODE_FLAGS.length + 1)).toEqual([...SERVICE_NODE_FLAGS, expect.stringMatching(/services\/[a-z-]+\/dist\/main\.js$/)]);
+    }
     // The others were left alone, and the launcher supervises the new ranker.
     for (const n of ['gateway', 'candidate-generator', 'feature-store'] as const) expect(running(services[n].pid)).toBe(true);
     expect(childrenOf(l.pid)).toEqual([restarted, services.gateway.pid, services['candidate-generator'].pid, services['feature-store'].pid].sort((a, b) => a - b));

@@ -93,7 +93,10 @@ export interface Replay {
   stageDirs: Record<string, string>;
   finalDir: string;
   env: Record<string, string>;
+  /** ENTRYPOINT then CMD. */
   command: string[];
+  /** ENTRYPOINT alone: what a Kubernetes container's `args` (replacing CMD) keep. */
+  entrypoint: string[];
   user: string | undefined;
 }
 
@@ -185,7 +188,7 @@ export function replayDockerfile(dockerfilePath: string, contextDir: string, wor
   }
   const last = stages[stages.length - 1];
   if (!last) throw new Error('Dockerfile: no stage');
-  return { stageDirs, finalDir: stageDirs[last.name] ?? '', env, command: [...entrypoint, ...cmd], user };
+  return { stageDirs, finalDir: stageDirs[last.name] ?? '', env, command: [...entrypoint, ...cmd], entrypoint: [...entrypoint], user };
 }
 
 function copy(
