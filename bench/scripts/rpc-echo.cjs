@@ -3,9 +3,9 @@
 // test behind README "Where the time goes" (the lean client). Run from the repository root
 // after `npm run build`:
 //
-//   node bench/scripts/rpc-echo.cjs grpc-js | grpc-js-no-retries | grpc-js-no-stack | http2 | unary-channel [--server grpc-js|http2]
+//   node bench/scripts/rpc-echo.cjs grpc-js | grpc-js-no-retries | grpc-js-no-stack | http2 | unary-channel [--server grpc-js|http2] [--in-flight N]
 //
-// A 2,000-byte message, 16 calls in flight, 2,000 warm-up calls, then 20,000 measured; the
+// A 2,000-byte message, 16 calls in flight (--in-flight: 1–256), 2,000 warm-up calls, then 20,000 measured; the
 // client's CPU from process.cpuUsage, the server's from /proc/<pid>/stat (Linux).
 'use strict';
 const fs = require('node:fs');
@@ -17,7 +17,6 @@ const CLIENTS = ['grpc-js', 'grpc-js-no-retries', 'grpc-js-no-stack', 'http2', '
 const PATH = '/t.Test/Echo';
 const N = 20000;
 const WARMUP = 2000;
-const IN_FLIGHT = 16;
 const identity = (b) => b;
 
 function serveGrpcJs() {
@@ -81,8 +80,10 @@ async function main() {
   const kind = process.argv[2];
   const at = process.argv.indexOf('--server');
   const serverKind = at > 0 ? process.argv[at + 1] : 'grpc-js';
-  if (!CLIENTS.includes(kind) || !['grpc-js', 'http2'].includes(serverKind)) {
-    console.error(`usage: node bench/scripts/rpc-echo.cjs ${CLIENTS.join('|')} [--server grpc-js|http2]`);
+  const fl = process.argv.indexOf('--in-flight');
+  const inFlight = fl > 0 ? Number(process.argv[fl + 1]) : 16;
+  if (!CLIENTS.includes(kind) || !['grpc-js', 'http2'].includes(serverKind) || !Number.isInteger(inFlight) || inFlight < 1 || inFlight > 256) {
+    console.error(`usage: node bench/scripts/rpc-echo.cjs ${CLIENTS.join('|')} [--server grpc-js|http2] [--in-flight 1–256]`);
     process.exit(2);
   }
   const child = fork(__filename, ['--serve', serverKind]);
@@ -97,11 +98,11 @@ async function main() {
   const s0 = serverCpuUs();
   const t0 = Date.now();
   let started = 0;
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => { while (started++ < N) await call(); }));
+  await Promise.all(Array.from({ length: inFlight }, async () => { while (started++ < N) await call(); }));
   const c = process.cpuUsage(c0);
   const s = serverCpuUs() - s0;
   const secs = (Date.now() - t0) / 1000;
-  console.log(`${kind} client, ${serverKind} server: client ${((c.user + c.system) / N).toFixed(1)} µs CPU per call, server ${(s / N).toFixed(1)} µs, ${(N / secs).toFixed(0)} calls/s`);
+  console.log(`${kind} client, ${serverKind} server: client ${((c.user + c.system) / N).toFixed(1)} µs CPU per call, server ${(s / N).toFixed(1)} µs, ${(N / secs).toFixed(0)} calls/s, ${inFlight} in flight: ${((secs * 1e6 * inFlight) / N).toFixed(0)} µs per call`);
   child.kill();
   process.exit(0);
 }
