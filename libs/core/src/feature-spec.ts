@@ -249,25 +249,30 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
     return col;
   };
 
+  // The user features are the same in every row: one row holding them, copied into every
+  // row (memcpy-sized copies instead of a strided write per value); the other columns are
+  // written over it below.
+  let row: Float32Array | undefined;
+  for (let c = 0; c < width; c++) {
+    const f = spec[c]!;
+    if (f.kind === 'user') (row ??= new Float32Array(width))[c] = userValue(f, f.feature);
+  }
+  if (row !== undefined && n > 0) fillRows(out, row);
+
   for (let c = 0; c < width; c++) {
     const f = spec[c]!;
     switch (f.kind) {
-      case 'user': {
-        const v = userValue(f, f.feature);
-        for (let j = 0; j < n; j++) out[j * width + c] = v;
+      case 'user':
         break;
-      }
-      case 'item': {
-        const col = itemColumn(f, f.feature);
-        for (let j = 0; j < n; j++) out[j * width + c] = col[j]!;
+      case 'item':
+        copyColumn(out, width, c, n, itemColumn(f, f.feature));
         break;
-      }
       case 'retrieval_score': {
         const col = input.candidateScores;
         if (col.length !== n) {
           throw new FeatureSpecError(`ranker feature "${f.name}": candidateScores has ${col.length} values for ${n} candidates`, f.name);
         }
-        for (let j = 0; j < n; j++) out[j * width + c] = col[j]!;
+        copyColumn(out, width, c, n, col);
         break;
       }
       case 'retrieval_rank':
@@ -309,7 +314,7 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
           const col = cols[k]!;
           for (let j = 0; j < n; j++) acc[j]! += u * col[j]!;
         }
-        for (let j = 0; j < n; j++) out[j * width + c] = acc[j]!;
+        copyColumn(out, width, c, n, acc);
         break;
       }
       case 'diff': {
@@ -325,4 +330,20 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
     }
   }
   return out;
+}
+
+/** Copies `row` into every row of the row-major `out` (doubling: log2(rows) copies). */
+function fillRows(out: Float32Array, row: Float32Array): void {
+  out.set(row, 0);
+  let filled = row.length;
+  while (filled < out.length) {
+    const len = Math.min(filled, out.length - filled);
+    out.copyWithin(filled, 0, len);
+    filled += len;
+  }
+}
+
+/** Writes `col` into column `c` of the row-major n × width `out`. Small and monomorphic per call site's element kind, so it stays optimized. */
+function copyColumn(out: Float32Array, width: number, c: number, n: number, col: ArrayLike<number>): void {
+  for (let j = 0, o = c; j < n; j++, o += width) out[o] = col[j]!;
 }

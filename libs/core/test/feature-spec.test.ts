@@ -89,6 +89,30 @@ describe('assembleRankerInput', () => {
     expect(Array.from(m.subarray(w, 2 * w))).toEqual([12, 20, 0.5, 2, -7, 0.5, 0.25, -5]);
   });
 
+  it('fills user features into every row, wherever they sit in the spec and whatever the number of rows', () => {
+    const mixed: RankerFeature[] = [
+      { name: 'i', kind: 'item', feature: 'item_pop' },
+      { name: 'u1', kind: 'user', feature: 'user_activity' },
+      { name: 'score', kind: 'retrieval_score' },
+      { name: 'u2', kind: 'user', feature: 'user_last' },
+      { name: 'rank', kind: 'retrieval_rank' },
+      { name: 'u3', kind: 'user', feature: 'genre_0' },
+    ];
+    for (const n of [1, 2, 5, 7, 300]) {
+      const ids = Array.from({ length: n }, (_, j) => j);
+      const m = assembleRankerInput(mixed, {
+        n,
+        candidateScores: ids.map((j) => 1 / (j + 1)),
+        sourceScores: {},
+        user: new Map([['user_activity', 12], ['user_last', -3.5], ['genre_0', 0.25]]),
+        item: new Map([['item_pop', ids.map((j) => j * 10)]]),
+      });
+      // Every value, row by row, against the spec read directly.
+      const expected = ids.flatMap((j) => [j * 10, 12, Math.fround(1 / (j + 1)), -3.5, j + 1, 0.25]);
+      expect([n, Array.from(m)]).toEqual([n, expected]);
+    }
+  });
+
   it('handles zero candidates', () => {
     const empty = input({ n: 0, candidateScores: [], sourceScores: {}, item: new Map([['item_pop', []], ['item_last', []], ['genre_0', []], ['genre_1', []]]) });
     expect(assembleRankerInput(spec, empty)).toHaveLength(0);
