@@ -26,15 +26,15 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 /**
  * V8 flags every service process runs with (the Dockerfile's ENTRYPOINT carries the same;
- * a unit test keeps the two equal). V8 starts incremental marking whenever the old
- * generation's headroom (its limit minus its size) is no larger than the young generation's
- * capacity. A service's live heap is small (the gateway's about 18 MB), and the limit V8
- * sets after a full GC (about 1.2 × the survivors plus a step) leaves less headroom than the
- * default 16 MB semi-spaces, so marking restarted at the next task after every full GC: four
- * full GCs a second on an idle gateway, its four marker threads using 1.6 ms of CPU per
+ * test/integration/dockerfile.test.ts keeps the two equal). V8 starts incremental marking
+ * whenever the old generation's headroom (its limit minus its size) is no larger than the
+ * young generation's capacity. A service's live heap is small (the gateway's about 18 MB),
+ * and the limit V8 sets after a full GC of such a heap leaves less headroom than the default
+ * 16 MB semi-spaces need, so marking restarted at the next task after every full GC: four
+ * full GCs a second on a near-idle gateway, V8's helper threads using 1.6 ms of CPU per
  * request at c = 1. An initial old space of 64 MB keeps the limit above that until the heap
- * really grows (`--trace-gc`: 35 full GCs in 8 s at c = 1 before, 3 after). Not settable in
- * NODE_OPTIONS, hence a command-line flag.
+ * really grows (`--trace-gc`: 35 full GCs in 8 s at c = 1 before, 3 after). Node refuses
+ * this flag in NODE_OPTIONS, hence the command line.
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
 
