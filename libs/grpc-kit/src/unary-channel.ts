@@ -512,19 +512,14 @@ export class UnaryChannel {
   /**
    * Calls `method` with `request`, bounded by `options.deadline` and cancelled by
    * `options.signal`. A deadline already past fails at once with DEADLINE_EXCEEDED.
-   * Rejects with a grpc.ServiceError carrying the call's status.
+   * @throws grpc.ServiceError with the call's status
    */
-  call<Req, Res>(method: UnaryMethodDefinition<Req, Res>, request: Req, options: UnaryCallOptions): Promise<Res> {
+  async call<Req, Res>(method: UnaryMethodDefinition<Req, Res>, request: Req, options: UnaryCallOptions): Promise<Res> {
     const { deadline, signal } = options;
-    if (!(deadline > Date.now())) return Promise.reject(deadlinePassed());
-    let payload: Buffer;
-    try {
-      payload = method.requestSerialize(request);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    if (!(deadline > Date.now())) throw deadlinePassed();
+    const payload = method.requestSerialize(request);
     if (payload.length > this.maxSendBytes) {
-      return Promise.reject(serviceError(grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${payload.length} vs. ${this.maxSendBytes})`));
+      throw serviceError(grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${payload.length} vs. ${this.maxSendBytes})`);
     }
     const frame = Buffer.allocUnsafe(5 + payload.length);
     frame[0] = 0;
@@ -532,64 +527,37 @@ export class UnaryChannel {
     payload.copy(frame, 5);
     const t = tracer();
     const span = t?.startSpan(method.path.slice(1), { kind: SpanKind.CLIENT, attributes: rpcAttributes(method.path) }, context.active());
-    // The common case without an async hop: a connected address, names fresh.
-    const ready = this.resolveDue() ? undefined : this.choose(undefined);
-    if (!ready) return this.attempts(method, frame, options, span, 1, undefined);
-    return this.attempt(ready, method, frame, deadline, signal, options.metadata, span).then(
-      (res) => this.succeeded(res, span),
-      (err: grpc.ServiceError) => this.failed(err, 1, deadline, signal, span).then(() => this.attempts(method, frame, options, span, 2, ready)),
-    );
+    let last: Endpoint | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const endpoint = await this.pick(deadline, signal, last);
+        last = endpoint;
+        const res = await this.attempt(endpoint, method, frame, deadline, signal, options.metadata, span);
+        this.tokens = Math.min(THROTTLE_MAX_TOKENS, this.tokens + THROTTLE_TOKEN_RATIO);
+        if (span) endRpcSpan(span, grpc.status.OK);
+        return res;
+      } catch (e) {
+        const err = e as grpc.ServiceError;
+        // Retry throttling counts the failures that could be retried (UNAVAILABLE), as gRPC's A6 does.
+        if (err.code === grpc.status.UNAVAILABLE) this.tokens = Math.max(0, this.tokens - 1);
+        const backoff = Math.min(RETRY_BACKOFF_INITIAL_MS * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_MS) * Math.random();
+        const retry =
+          err.code === grpc.status.UNAVAILABLE &&
+          attempt < MAX_ATTEMPTS &&
+          this.tokens > THROTTLE_MAX_TOKENS / 2 &&
+          !signal?.aborted &&
+          Date.now() + backoff < deadline;
+        if (!retry) {
+          if (span) endRpcSpan(span, err.code, err.details);
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, backoff));
+      }
+    }
   }
 
   private resolveDue(): boolean {
     return this.target.names.length > 0 && (this.endpoints.length === 0 || Date.now() - this.resolvedAt > RESOLVE_EVERY_MS);
-  }
-
-  private succeeded<Res>(res: Res, span: Span | undefined): Res {
-    this.tokens = Math.min(THROTTLE_MAX_TOKENS, this.tokens + THROTTLE_TOKEN_RATIO);
-    if (span) endRpcSpan(span, grpc.status.OK);
-    return res;
-  }
-
-  /**
-   * After attempt `attempt` failed with `err`: resolves after the back-off when the call is
-   * to be tried again, rejects with `err` (the call's outcome) when not. Retry throttling
-   * counts the failures that could be retried (UNAVAILABLE), as gRPC's A6 does.
-   */
-  private failed(err: grpc.ServiceError, attempt: number, deadline: number, signal: AbortSignal | undefined, span: Span | undefined): Promise<void> {
-    if (err.code === grpc.status.UNAVAILABLE) this.tokens = Math.max(0, this.tokens - 1);
-    const backoff = Math.min(RETRY_BACKOFF_INITIAL_MS * 2 ** (attempt - 1), RETRY_BACKOFF_MAX_MS) * Math.random();
-    const retry =
-      err.code === grpc.status.UNAVAILABLE && attempt < MAX_ATTEMPTS && this.tokens > THROTTLE_MAX_TOKENS / 2 && !signal?.aborted && Date.now() + backoff < deadline;
-    if (!retry) {
-      if (span) endRpcSpan(span, err.code, err.details);
-      return Promise.reject(err);
-    }
-    return new Promise((r) => setTimeout(r, backoff));
-  }
-
-  /** Attempts `from` … MAX_ATTEMPTS, each on a picked address (avoiding the last one tried). */
-  private async attempts<Req, Res>(
-    method: UnaryMethodDefinition<Req, Res>,
-    frame: Buffer,
-    options: UnaryCallOptions,
-    span: Span | undefined,
-    from: number,
-    last: Endpoint | undefined,
-  ): Promise<Res> {
-    const { deadline, signal } = options;
-    for (let attempt = from; ; attempt++) {
-      let res: Res;
-      try {
-        const endpoint = await this.pick(deadline, signal, last);
-        last = endpoint;
-        res = await this.attempt(endpoint, method, frame, deadline, signal, options.metadata, span);
-      } catch (e) {
-        await this.failed(e as grpc.ServiceError, attempt, deadline, signal, span);
-        continue;
-      }
-      return this.succeeded(res, span);
-    }
   }
 
   private attempt<Req, Res>(

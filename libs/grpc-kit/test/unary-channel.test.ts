@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { UnaryChannel, parseTarget, type UnaryMethodDefinition } from '@recsys/grpc-kit';
 
@@ -21,7 +22,7 @@ interface TestServer {
   stop(): Promise<void>;
 }
 
-async function startServer(behaviour: Behaviour = (c) => c.request, port = 0): Promise<TestServer> {
+async function startServer(behaviour: Behaviour = (c) => c.request, port = 0, host = '127.0.0.1'): Promise<TestServer> {
   const server = new grpc.Server();
   const s: TestServer = {
     port: 0,
@@ -48,7 +49,7 @@ async function startServer(behaviour: Behaviour = (c) => c.request, port = 0): P
       },
     },
   );
-  s.port = await new Promise<number>((res, rej) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  s.port = await new Promise<number>((res, rej) => server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   return s;
 }
 
@@ -72,8 +73,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 const servers: TestServer[] = [];
 const channels: UnaryChannel[] = [];
-async function server(b?: Behaviour, port?: number): Promise<TestServer> {
-  const s = await startServer(b, port);
+async function server(b?: Behaviour, port?: number, host?: string): Promise<TestServer> {
+  const s = await startServer(b, port, host);
   servers.push(s);
   return s;
 }
@@ -84,6 +85,7 @@ function channel(address: string, opts?: ConstructorParameters<typeof UnaryChann
 }
 
 afterEach(async () => {
+  jest.restoreAllMocks();
   for (const c of channels.splice(0)) c.close();
   await Promise.all(servers.splice(0).map((s) => s.server.forceShutdown()));
 });
@@ -213,6 +215,49 @@ describe('UnaryChannel', () => {
     for (let i = 0; i < 20; i++) expect((await c.call(ECHO, Buffer.from('ok'), soon())).toString()).toBe('ok');
     expect(good.calls).toBe(20);
     expect(bad.calls).toBeGreaterThan(0);
+  });
+
+  it('retry throttling counts only UNAVAILABLE: after many INTERNAL failures an UNAVAILABLE is still retried', async () => {
+    // One replica (never ejected: at most half are), failing INTERNAL 120 times. Counted as
+    // retryable failures they would empty the token bucket (100 tokens, retries stop at 50).
+    let mode: 'internal' | 'unavailable-once' | 'ok' = 'internal';
+    const s = await server((call) => {
+      if (mode === 'internal') throw { code: grpc.status.INTERNAL, details: 'broken' };
+      if (mode === 'unavailable-once') {
+        mode = 'ok';
+        throw { code: grpc.status.UNAVAILABLE, details: 'draining' };
+      }
+      return call.request;
+    });
+    const c = channel(`127.0.0.1:${s.port}`);
+    for (let i = 0; i < 120; i++) await expect(c.call(ECHO, Buffer.from('x'), soon())).rejects.toMatchObject({ code: grpc.status.INTERNAL });
+    mode = 'unavailable-once';
+    const before = s.calls;
+    expect((await c.call(ECHO, Buffer.from('retried'), soon())).toString()).toBe('retried');
+    expect(s.calls - before).toBe(2);
+  });
+
+  it('resolves its names again when a connection ends: a replica that replaced the old one gets the calls', async () => {
+    // "replica.test" resolves to 127.0.0.1 until that replica is gone, then to 127.0.0.2
+    // (the same port on another loopback address); only a new lookup can find it.
+    const first = await server();
+    const second = await server(undefined, first.port, '127.0.0.2');
+    let current = '127.0.0.1';
+    const lookup = jest.spyOn(dns.promises, 'lookup').mockImplementation((async () => [{ address: current, family: 4 }]) as unknown as typeof dns.promises.lookup);
+    const c = channel(`replica.test:${first.port}`);
+    expect((await c.call(ECHO, Buffer.from('a'), soon())).toString()).toBe('a');
+    expect(first.calls).toBe(1);
+    const lookupsBefore = lookup.mock.calls.length;
+    current = '127.0.0.2';
+    first.server.forceShutdown();
+    servers.splice(servers.indexOf(first), 1);
+    // No call in between: the ended connection alone makes the channel look the name up again.
+    const t0 = Date.now();
+    while (!c.addresses.includes(`127.0.0.2:${first.port}`) && Date.now() - t0 < 3000) await sleep(20);
+    expect(lookup.mock.calls.length).toBeGreaterThan(lookupsBefore);
+    expect(c.addresses).toEqual([`127.0.0.2:${first.port}`]);
+    expect((await c.call(ECHO, Buffer.from('b'), soon())).toString()).toBe('b');
+    expect(second.calls).toBe(1);
   });
 
   it('a replica that mostly fails is ejected after an interval of calls', async () => {
