@@ -8,10 +8,10 @@
 // A 2,000-byte message, 16 calls in flight (--in-flight: 1–256), 2,000 warm-up calls, then 20,000 measured; the
 // client's CPU from process.cpuUsage, the server's from /proc/<pid>/stat (Linux).
 'use strict';
-const fs = require('node:fs');
 const http2 = require('node:http2');
 const { fork } = require('node:child_process');
 const grpc = require('@grpc/grpc-js');
+const { cpuSeconds } = require('../dist/stats.js');
 
 const CLIENTS = ['grpc-js', 'grpc-js-no-retries', 'grpc-js-no-stack', 'http2', 'unary-channel'];
 const PATH = '/t.Test/Echo';
@@ -88,10 +88,7 @@ async function main() {
   }
   const child = fork(__filename, ['--serve', serverKind]);
   const port = await new Promise((r) => child.once('message', r));
-  const serverCpuUs = () => {
-    const f = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime + stime in clock ticks (100 Hz)
-  };
+  const serverCpuUs = () => cpuSeconds(child.pid) * 1e6;
   const call = await client(kind, port);
   for (let i = 0; i < WARMUP; i++) await call();
   const c0 = process.cpuUsage();

@@ -11,13 +11,14 @@
 const fs = require('node:fs');
 const { createClient } = require('@recsys/grpc-kit');
 const { GatewayServiceClient, RecommendRequest } = require('@recsys/proto');
+const { statCpuSeconds } = require('../dist/stats.js');
 
+/** CPU seconds of each thread of `pid`, by thread id (a thread that ended meanwhile is left out). */
 function threads(pid) {
   const out = {};
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out[tid] = Number(f[11]) + Number(f[12]); // utime + stime, clock ticks (100 Hz)
+    const secs = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    if (secs !== undefined) out[tid] = secs;
   }
   return out;
 }
@@ -50,7 +51,7 @@ async function main() {
   for (const p of pids) {
     const now = threads(p);
     const was = before.get(p);
-    const ms = (tid) => ((now[tid] - (was[tid] ?? 0)) * 10) / n;
+    const ms = (tid) => ((now[tid] - (was[tid] ?? 0)) * 1000) / n;
     const main = ms(String(p));
     const helpers = Object.keys(now).filter((t) => t !== String(p)).reduce((sum, t) => sum + ms(t), 0);
     console.log(`${serviceOf(p)} (pid ${p}): ${(main + helpers).toFixed(2)} CPU-ms per request, main thread ${main.toFixed(2)}, other threads ${helpers.toFixed(2)}`);

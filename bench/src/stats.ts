@@ -39,8 +39,16 @@ const CLOCK_TICKS = 100;
  * undefined where /proc is unavailable or the process is gone.
  */
 export function cpuSeconds(pid: number): number | undefined {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU seconds (user + system) from a `stat` file of /proc: a process's
+ * (`/proc/<pid>/stat`) or one thread's (`/proc/<pid>/task/<tid>/stat`); undefined when unreadable.
+ */
+export function statCpuSeconds(file: string): number | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = fs.readFileSync(file, 'utf8');
     // The command name (field 2) may hold spaces; fields after its closing paren are fixed.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);

@@ -50,7 +50,7 @@ const PICK_FLOOR = 10_000;
  * The kernel's ephemeral port range (Linux: /proc/sys/net/ipv4/ip_local_port_range), where
  * the local side of every outgoing connection gets its port; undefined where unreadable.
  */
-function ephemeralRange(): [number, number] | undefined {
+export function ephemeralRange(): [number, number] | undefined {
   try {
     const [lo, hi] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     return lo !== undefined && hi !== undefined && lo > 0 && hi >= lo ? [lo, hi] : undefined;

@@ -343,7 +343,7 @@ function fillRows(out: Float32Array, row: Float32Array): void {
   }
 }
 
-/** Writes `col` into column `c` of the row-major n × width `out`. Small and monomorphic per call site's element kind, so it stays optimized. */
+/** Writes `col` into column `c` of the row-major n × width `out` (one small loop that V8 optimizes once for every column). */
 function copyColumn(out: Float32Array, width: number, c: number, n: number, col: ArrayLike<number>): void {
   for (let j = 0, o = c; j < n; j++, o += width) out[o] = col[j]!;
 }
