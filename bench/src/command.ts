@@ -32,7 +32,8 @@ export const USAGE = `npm run bench -- [options]
   --no-micro                skip the micro-benchmarks
   --no-feature-store        do not run npm run bench:feature-store afterwards
   --no-http                 skip the HTTP/JSON front door (measured at c=16 beside gRPC by default)
-  --profile                 c=16 only, with CPU profiles of the four services (profiles/, profile-summary.txt)
+  --profile                 one level (c=16, or the one --levels names), with CPU profiles of the four services
+                            and the in-process pipeline (profiles/, profile-summary.txt)
   --compare <git-ref>       build <git-ref> in a temporary git worktree (npm ci, npm run build), run the same workload
                             with the same flags (c=1 and 16 on the mesh, c=16 in-process, Redis feature store) on it and
                             on the working tree one after the other, both checked against the reference; print every
@@ -178,6 +179,10 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
     io.err(`bench: --workload ${workloadDir} is not a folder (it needs the standard format: item_emb.f32 … b2.f32 and reference.json; without --workload the bench generates its workload)\n`);
     return EXIT.usage;
   }
+  if (values.profile && given('levels') && values.levels.split(',').length !== 1) {
+    io.err(`bench: --profile runs one level; --levels ${values.levels} names several\n`);
+    return EXIT.usage;
+  }
   let options: BenchOptions;
   try {
     options = {
@@ -185,7 +190,7 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
       outDir: path.resolve(values.out ?? path.join(REPO_ROOT, 'bench-results')),
       durationMs: intFlag('duration-ms', values['duration-ms'], 1),
       warmupMs: intFlag('warmup-ms', values['warmup-ms'], 0),
-      meshLevels: levelsFlag('levels', values.levels),
+      meshLevels: values.profile ? (given('levels') ? levelsFlag('levels', values.levels) : [16]) : levelsFlag('levels', values.levels),
       inprocessLevels: levelsFlag('inprocess-levels', values['inprocess-levels']),
       k: intFlag('k', values.k, 1),
       debugEvery: intFlag('debug-every', values['debug-every'], 0),

@@ -17,7 +17,7 @@ import { cpuPercent, cpuSnapshot, percentile, summarize } from './stats';
 import { LoadWorker } from './worker-client';
 import { generateWorkload, workloadFingerprint } from './generated-workload';
 import { loadWorkload, writeWorkloadArtifact, type Workload } from './workload';
-import { summarizeProfiles } from './profile';
+import { monotonicUs, summarizeProfiles, type ProfileWindow } from './profile';
 import { gcBetween, handlingBetween, scrapeHandlingTotals, type HandlingTotals } from './server-metrics';
 
 const execFileP = promisify(execFile);
@@ -82,11 +82,14 @@ async function measure(
   log: BenchOptions['log'],
   label: string,
   metricsPorts: Record<string, number> = {},
+  /** Told the measured window in CLOCK_MONOTONIC µs, the clock of V8's CPU profiles. */
+  onWindow?: (window: ProfileWindow) => void,
 ): Promise<LevelDetails> {
   log(`${label}: c=${level.concurrency}, warm-up ${level.warmupMs} ms, measuring ${level.durationMs} ms …`);
   let before: Record<string, number | undefined> = {};
   let handlingBefore: Promise<Record<string, HandlingTotals>> = Promise.resolve({});
   let t0 = 0;
+  let mono0 = 0;
   let after: Record<string, number | undefined> = {};
   let wall = 0;
   let handlingAfterP: Promise<Record<string, HandlingTotals>> = Promise.resolve({});
@@ -95,11 +98,13 @@ async function measure(
     () => {
       before = cpuSnapshot(pids());
       t0 = Date.now();
+      mono0 = monotonicUs();
       handlingBefore = scrapeAll(metricsPorts);
     },
     () => {
       after = cpuSnapshot(pids());
       wall = Date.now() - t0;
+      onWindow?.({ startUs: mono0, endUs: monotonicUs() });
       handlingAfterP = scrapeAll(metricsPorts);
     },
   );
@@ -200,7 +205,9 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     if (o.profile) {
       const names: Record<number, string> = {};
       for (const [name, pid] of Object.entries(meshPids())) if (pid !== undefined) names[pid] = name;
-      await measure(meshWorker, level(16, 16), meshPids, log, 'mesh (profiled, figures not comparable)');
+      const c = o.meshLevels[0] ?? 16;
+      let meshWindow: ProfileWindow | undefined;
+      await measure(meshWorker, level(c, c), meshPids, log, `mesh c=${c} (profiled, figures not comparable)`, {}, (w) => (meshWindow = w));
       await meshWorker.close();
       await mesh.stop();
       mesh = undefined;
@@ -208,9 +215,13 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       const ip = await LoadWorker.open('in-process', { mode: 'inprocess', artifactsDir: artifact.root, redisUrl: redis.url }, o.k, [...SERVICE_NODE_FLAGS, '--cpu-prof', '--cpu-prof-dir', profileDir]);
       workers.push(ip);
       if (ip.pid !== undefined) names[ip.pid] = 'in-process pipeline';
-      await measure(ip, level(16, 116), () => ({ 'in-process': ip.pid, redis: redis?.process.pid }), log, 'in-process (profiled, figures not comparable)');
+      let ipWindow: ProfileWindow | undefined;
+      await measure(ip, level(c, 100 + c), () => ({ 'in-process': ip.pid, redis: redis?.process.pid }), log, 'in-process (profiled, figures not comparable)', {}, (w) => (ipWindow = w));
       await ip.close();
-      const summary = summarizeProfiles(profileDir, names);
+      // Only the measured windows: start-up, warm-up and shutdown are left out.
+      const windows: Record<number, ProfileWindow | undefined> = {};
+      for (const pid of Object.keys(names).map(Number)) windows[pid] = pid === ip.pid ? ipWindow : meshWindow;
+      const summary = summarizeProfiles(profileDir, names, windows);
       fs.writeFileSync(path.join(o.outDir, 'profile-summary.txt'), summary);
       log(summary);
       log(`profiles: ${profileDir} (open in Chrome DevTools or speedscope); summary in ${path.join(o.outDir, 'profile-summary.txt')}`);

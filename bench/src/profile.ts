@@ -11,8 +11,21 @@ interface ProfileNode {
 }
 interface CpuProfile {
   nodes: ProfileNode[];
+  /** CLOCK_MONOTONIC µs of the profile's start (V8's clock, the one {@link monotonicUs} reads). */
+  startTime?: number;
   samples: number[];
   timeDeltas: number[];
+}
+
+/** A span of CLOCK_MONOTONIC time in µs: the samples of a profile counted in a summary. */
+export interface ProfileWindow {
+  startUs: number;
+  endUs: number;
+}
+
+/** Now on CLOCK_MONOTONIC in µs: the clock of V8's CPU profile timestamps (Linux, macOS). */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 /** The category a function's self time is counted under. */
@@ -31,13 +44,20 @@ export function categorize(functionName: string, url: string): string {
   return 'other';
 }
 
-/** Self-time summary of one profile, as text lines. */
-export function summarizeProfile(profile: CpuProfile, top = 12): string[] {
+/**
+ * Self-time summary of one profile, as text lines; with `window`, only the samples taken
+ * inside it (the measured window of a load level, not start-up or warm-up).
+ */
+export function summarizeProfile(profile: CpuProfile, top = 12, window?: ProfileWindow): string[] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
   let total = 0;
+  let t = profile.startTime ?? 0;
+  const windowed = window !== undefined && profile.startTime !== undefined;
   profile.samples.forEach((id, i) => {
     const dt = profile.timeDeltas[i] ?? 0;
+    t += dt;
+    if (windowed && (t < window.startUs || t > window.endUs)) return;
     self.set(id, (self.get(id) ?? 0) + dt);
     total += dt;
   });
@@ -56,7 +76,7 @@ export function summarizeProfile(profile: CpuProfile, top = 12): string[] {
   }
   const busy = total - (cats.get('idle') ?? 0);
   const pct = (us: number, of: number): string => `${((100 * us) / Math.max(1, of)).toFixed(1)}%`.padStart(6);
-  const lines = [`  busy ${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s profiled; busy time by category:`];
+  const lines = [`  busy ${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s profiled${windowed ? ' (the measured window)' : ''}; busy time by category:`];
   for (const [cat, us] of [...cats].filter(([c]) => c !== 'idle').sort((a, b) => b[1] - a[1])) lines.push(`    ${pct(us, busy)}  ${cat}`);
   lines.push(`  top functions by self time (% of busy):`);
   for (const [key, f] of [...fns].filter(([, f]) => f.cat !== 'idle').sort((a, b) => b[1].us - a[1].us).slice(0, top)) {
@@ -65,15 +85,18 @@ export function summarizeProfile(profile: CpuProfile, top = 12): string[] {
   return lines;
 }
 
-/** Summaries of every `.cpuprofile` in `dir`; `names` maps pids to process names. */
-export function summarizeProfiles(dir: string, names: Record<number, string> = {}): string {
+/**
+ * Summaries of every `.cpuprofile` in `dir`; `names` maps pids to process names, `windows`
+ * pids to the span of their samples to count (none: the whole profile).
+ */
+export function summarizeProfiles(dir: string, names: Record<number, string> = {}, windows: Record<number, ProfileWindow | undefined> = {}): string {
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort() : [];
   if (files.length === 0) return `no .cpuprofile files in ${dir}\n`;
   const out: string[] = [];
   for (const f of files) {
     const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(f)?.[1]);
     out.push(`${names[pid] ?? `pid ${pid}`} (${f}):`);
-    out.push(...summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuProfile));
+    out.push(...summarizeProfile(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuProfile, 12, windows[pid]));
     out.push('');
   }
   return `${out.join('\n')}\n`;

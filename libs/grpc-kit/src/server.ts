@@ -328,7 +328,9 @@ export class ServiceHost {
     } else this.opts.log.warn('grpc-js internals changed: client ping enforcement and the handshake timeout are off');
     const { maxConnections } = this.limits;
     const { metrics } = this.opts;
-    const listener = net.createServer((socket) => {
+    // No Nagle on accepted connections (grpc-js sets it only on its client sockets): a
+    // response's trailers, written after its message, leave at once.
+    const listener = net.createServer({ noDelay: true }, (socket) => {
       const peer = `${socket.remoteAddress}:${socket.remotePort}`;
       this.sockets.add(socket);
       metrics.connections.set(this.sockets.size);

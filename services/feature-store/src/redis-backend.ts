@@ -6,6 +6,7 @@ import { columnsFromRows, EntityRows, FeatureBackend, FeatureRead, isExpired, me
 import { DEFAULT_REALTIME, IngestResult, InteractionEvent, RealtimeOptions } from './realtime';
 import { PartialIngestError, ingestRedis, readRealtimeRedis, RedisLike } from './redis-realtime';
 import { ENTITY_HEADER_BYTES, RedisKeys, bucketOf, decodeEntity } from './redis-keys';
+import { EntityMget } from './entity-mget';
 import { masterNodes } from './redis-client';
 import { TtlCache } from './item-cache';
 import { FeatureRegistry, NO_TTL, ResolvedFeature, ViewName, ViewTtls } from './registry';
@@ -186,7 +187,7 @@ export class RedisBackend implements FeatureBackend {
   /**
    * Rows of many entities. Items found in the in-process cache skip Redis. A single node
    * takes one MGET of the rest; a cluster one MGET per hash-tag bucket (one slot each), all
-   * in flight together and auto-pipelined per node. Each reply Buffer's values are copied
+   * in flight together. Each MGET is written as one Buffer ({@link EntityMget}). Each reply Buffer's values are copied
    * straight into the rows (no object per entity); only the cache keeps decoded entities.
    */
   private async entities(live: Live, view: ViewName, ids: readonly string[], nowMs: number): Promise<EntityRows> {
@@ -227,11 +228,15 @@ export class RedisBackend implements FeatureBackend {
     const expectBytes = ENTITY_HEADER_BYTES + width * 4;
     await Promise.all(
       groups.map(async ([bucket, list]) => {
-        const keys = this.keys.entities(live.version, view, list.length === n ? ids : list.map((r) => ids[r] as string), live.buckets);
+        const groupIds = list.length === n ? ids : list.map((r) => ids[r] as string);
+        const keys = this.keys.entities(live.version, view, groupIds, live.buckets);
         // The bucket's marker rides in the same MGET (same slot): no extra round trip.
         const marker = live.markers ? this.keys.marker(live.version, view, bucket) : undefined;
-        const values = marker ? await this.redis.mgetBuffer(marker, ...keys) : await this.redis.mgetBuffer(...keys);
-        if (marker && !values.shift()) {
+        const prefixes = this.keys.entityPrefixBytes(live.version, view, live.buckets);
+        const command = new EntityMget(marker, groupIds, prefixes, keys);
+        const values = (await this.redis.sendCommand(command)) as (Buffer | null)[];
+        const first = marker ? 1 : 0;
+        if (marker && !values[0]) {
           const why = `snapshot ${live.version} is gone from Redis (marker ${marker} missing: Redis restarted empty or keys were evicted); run npm run materialize`;
           if (this.lost === undefined) void this.refresh().catch(() => {});
           this.markLost(why);
@@ -239,7 +244,7 @@ export class RedisBackend implements FeatureBackend {
         }
         for (let j = 0; j < list.length; j++) {
           const r = list[j] as number;
-          const buf = values[j];
+          const buf = values[first + j];
           if (!buf) {
             state[r] = ROW_UNKNOWN;
             cache?.set(`${live.version}\n${ids[r] as string}`, null);

@@ -64,16 +64,27 @@ export class RedisKeys {
     return `${this.prefix}:{${version}:${view}:${bucketOf(id, buckets)}}:${id}`;
   }
 
-  /** The {@link entity} key prefixes of one version and view, one per bucket (cached: the last one asked for). */
-  private prefixes: { version: string; view: ViewName; buckets: number; list: string[] } | undefined;
+  /** The {@link entity} key prefixes of one version and view, one per bucket, as strings and UTF-8 bytes (cached: the last one asked for). */
+  private prefixes: { version: string; view: ViewName; buckets: number; list: string[]; bytes: Buffer[] } | undefined;
+
+  private entityPrefixes(version: string, view: ViewName, buckets: number): { list: string[]; bytes: Buffer[] } {
+    let p = this.prefixes;
+    if (!p || p.version !== version || p.view !== view || p.buckets !== buckets) {
+      const list = Array.from({ length: buckets }, (_, b) => `${this.prefix}:{${version}:${view}:${b}}:`);
+      p = { version, view, buckets, list, bytes: list.map((s) => Buffer.from(s)) };
+      this.prefixes = p;
+    }
+    return p;
+  }
+
+  /** The {@link entity} key prefix of each bucket as UTF-8 bytes (for {@link EntityMget}). */
+  entityPrefixBytes(version: string, view: ViewName, buckets: number): readonly Buffer[] {
+    return this.entityPrefixes(version, view, buckets).bytes;
+  }
 
   /** {@link entity} keys of many ids, sharing one prefix string per bucket. */
   entities(version: string, view: ViewName, ids: readonly string[], buckets: number): string[] {
-    let p = this.prefixes;
-    if (!p || p.version !== version || p.view !== view || p.buckets !== buckets) {
-      p = { version, view, buckets, list: Array.from({ length: buckets }, (_, b) => `${this.prefix}:{${version}:${view}:${b}}:`) };
-      this.prefixes = p;
-    }
+    const p = this.entityPrefixes(version, view, buckets);
     const out = new Array<string>(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as string;
