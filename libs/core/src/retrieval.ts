@@ -228,17 +228,34 @@ export class MergedRetriever {
     }
     const nb = this.data.neighbors;
     if (want('covisitation') && nb !== undefined && config.covisitation.n > 0 && q.recentItems.length > 0) {
-      const acc = new Map<number, number>();
-      const recent = q.recentItems.slice(0, config.covisitation.recent_items);
-      for (const i of recent) {
+      // Σ S[i, j] per neighbour j, in the scratch arrays (same additions in the same order as a Map would do).
+      const s = this.scratch();
+      const stamp = s.nextStamp();
+      let touched = 0;
+      const recentCount = Math.min(q.recentItems.length, config.covisitation.recent_items);
+      for (let k = 0; k < recentCount; k++) {
+        const i = q.recentItems[k]!;
         if (!(i >= 0 && i < this.data.nItems)) continue;
         for (let p = nb.ptr[i]!; p < nb.ptr[i + 1]!; p++) {
           const j = nb.items[p]!;
-          if (!excluded(j)) acc.set(j, (acc.get(j) ?? 0) + nb.weights[p]!);
+          if (excluded(j)) continue;
+          if (s.stamp[j] !== stamp) {
+            s.stamp[j] = stamp;
+            s.sum[j] = nb.weights[p]!;
+            touched = s.touch(touched, j);
+          } else s.sum[j] = s.sum[j]! + nb.weights[p]!;
         }
       }
-      const entries = [...acc.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, config.covisitation.n);
-      lists.push({ source: 'covisitation', weight: config.covisitation.weight, items: entries.map((e) => e[0]), scores: entries.map((e) => e[1]) });
+      const sum = s.sum;
+      const order = Array.from(s.touched.subarray(0, touched)).sort((a, b) => sum[b]! - sum[a]! || a - b);
+      const count = Math.min(order.length, config.covisitation.n);
+      const items = new Int32Array(count);
+      const scores = new Float64Array(count);
+      for (let r = 0; r < count; r++) {
+        items[r] = order[r]!;
+        scores[r] = sum[order[r]!]!;
+      }
+      lists.push({ source: 'covisitation', weight: config.covisitation.weight, items, scores });
     }
     // Popularity always runs for users no other source could serve (cold start), else as configured.
     const popN = lists.length === 0 ? q.n : config.popularity.n;
@@ -273,43 +290,117 @@ export class MergedRetriever {
       }
       return { items, scores, primary, sourceScores: { [l.source]: own } };
     }
-    const fused = new Map<number, { score: number; best: number; primary: RetrievalSource }>();
-    for (const l of lists) {
+    // Fusion in the scratch arrays: per item its fused score, its best contribution and the
+    // list that gave it (the first of equal ones). No await from here on: the scratch
+    // arrays are shared by every call and hold this call's values only until it returns.
+    const s = this.scratch();
+    const stamp = s.nextStamp();
+    let touched = 0;
+    for (let li = 0; li < lists.length; li++) {
+      const l = lists[li]!;
       for (let r = 0; r < l.items.length; r++) {
         const item = l.items[r]!;
         const contribution = l.weight / (config.rrf_k + r + 1);
-        const e = fused.get(item);
-        if (e === undefined) fused.set(item, { score: contribution, best: contribution, primary: l.source });
-        else {
-          e.score += contribution;
-          if (contribution > e.best) {
-            e.best = contribution;
-            e.primary = l.source;
+        if (s.stamp[item] !== stamp) {
+          s.stamp[item] = stamp;
+          s.sum[item] = contribution;
+          s.best[item] = contribution;
+          s.from[item] = li;
+          touched = s.touch(touched, item);
+        } else {
+          s.sum[item] = s.sum[item]! + contribution;
+          if (contribution > s.best[item]!) {
+            s.best[item] = contribution;
+            s.from[item] = li;
           }
         }
       }
     }
     // Order on the float32 score that goes over the wire, so a consumer re-sorting by it agrees.
-    const ranked = [...fused.entries()]
-      .map(([item, e]) => ({ item, score: Math.fround(e.score), primary: e.primary }))
-      .sort((a, b) => b.score - a.score || a.item - b.item)
-      .slice(0, q.n);
-    const position = new Map(ranked.map((c, j) => [c.item, j]));
+    const wire = s.best; // reused: the best contributions are not needed any more
+    for (let t = 0; t < touched; t++) {
+      const item = s.touched[t]!;
+      wire[item] = Math.fround(s.sum[item]!);
+    }
+    const order = Array.from(s.touched.subarray(0, touched)).sort((a, b) => wire[b]! - wire[a]! || a - b);
+    const count = Math.min(order.length, q.n);
+    const items = new Int32Array(count);
+    const scores = new Float32Array(count);
+    const primary = new Array<RetrievalSource>(count);
+    // Each ranked item's position, by a new stamp (items not ranked keep an older one).
+    const ranked = s.nextStamp();
+    for (let j = 0; j < count; j++) {
+      const item = order[j]!;
+      items[j] = item;
+      scores[j] = wire[item]!;
+      primary[j] = lists[s.from[item]!]!.source;
+      s.stamp[item] = ranked;
+      s.from[item] = j;
+    }
     const sourceScores: Partial<Record<RetrievalSource, Float32Array>> = {};
     for (const l of lists) {
-      const col = new Float32Array(ranked.length).fill(NaN);
+      const col = new Float32Array(count).fill(NaN);
       for (let r = 0; r < l.items.length; r++) {
-        const j = position.get(l.items[r]!);
-        if (j !== undefined) col[j] = l.scores[r]!;
+        const item = l.items[r]!;
+        if (s.stamp[item] === ranked) col[s.from[item]!] = l.scores[r]!;
       }
       sourceScores[l.source] = col;
     }
-    return {
-      items: Int32Array.from(ranked, (c) => c.item),
-      scores: Float32Array.from(ranked, (c) => c.score),
-      primary: ranked.map((c) => c.primary),
-      sourceScores,
-    };
+    return { items, scores, primary, sourceScores };
+  }
+
+  private scratchArrays: MergeScratch | undefined;
+
+  /** The per-version scratch arrays of the merge (one slot per item), made on first use. */
+  private scratch(): MergeScratch {
+    return (this.scratchArrays ??= new MergeScratch(this.data.nItems));
+  }
+}
+
+/**
+ * Per-item scratch space of {@link MergedRetriever}'s merge, reused by every request of an
+ * artifact version instead of a Map and an object per candidate: a slot is valid for the
+ * current pass only when its stamp is the pass's (so nothing is cleared between passes).
+ */
+class MergeScratch {
+  /** Pass stamp of each item's slot. */
+  readonly stamp: Uint32Array;
+  /** Summed score (covisitation: Σ similarity; fusion: Σ contribution). */
+  readonly sum: Float64Array;
+  /** Fusion: the item's largest contribution, then its float32 fused score. */
+  readonly best: Float64Array;
+  /** Fusion: the list of the largest contribution, then the item's rank. */
+  readonly from: Int32Array;
+  /** Items touched in this pass, in first-touch order. */
+  touched: Int32Array;
+  private current = 0;
+
+  constructor(nItems: number) {
+    this.stamp = new Uint32Array(nItems);
+    this.sum = new Float64Array(nItems);
+    this.best = new Float64Array(nItems);
+    this.from = new Int32Array(nItems);
+    this.touched = new Int32Array(Math.min(nItems, 1024));
+  }
+
+  /** A stamp no slot holds yet (after 2³² − 1 passes every stamp is cleared once). */
+  nextStamp(): number {
+    if (this.current === 0xffffffff) {
+      this.stamp.fill(0);
+      this.current = 0;
+    }
+    return ++this.current;
+  }
+
+  /** Appends `item` at position `n` of {@link touched} (growing it); returns n + 1. */
+  touch(n: number, item: number): number {
+    if (n === this.touched.length) {
+      const grown = new Int32Array(Math.min(this.stamp.length, Math.max(16, 2 * n)));
+      grown.set(this.touched);
+      this.touched = grown;
+    }
+    this.touched[n] = item;
+    return n + 1;
   }
 }
 

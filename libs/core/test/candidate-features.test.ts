@@ -112,6 +112,20 @@ describe('CandidateFeaturizer', () => {
     // Below them, an estimate from a 1-in-4 sample: within 10 % (binomial error ≈ 2·sqrt(rank/4)/rank).
     for (let j = 100; j < candidates.length; j++) expect({ j, close: Math.abs(out[j]! - exact[j]!) / exact[j]! < 0.1 }).toEqual({ j, close: true });
     for (let j = 1; j < candidates.length; j++) expect(out[j]!).toBeGreaterThanOrEqual(out[j - 1]!);
+    // And exactly the estimate the definition gives: the higher-scoring candidates counted,
+    // plus the higher-scoring sampled non-candidates (evenly strided over the eligible rows,
+    // exclusions left out) scaled by eligible / sample.
+    const allEligible = Array.from({ length: nItems }, (_, i) => i).filter((i) => itemPopularity[i]! > 0);
+    const sampleRows = Array.from({ length: ALS_RANK_SAMPLE }, (_, k) => allEligible[Math.floor((k * allEligible.length) / ALS_RANK_SAMPLE)]!);
+    const isCandidate = new Set(candidates);
+    const counted = sampleRows.filter((r) => !isCandidate.has(r) && !exclude.has(r));
+    const countedScores = counted.map(score);
+    const defined = candidates.map((c) => {
+      const sc = score(c);
+      const higherCandidates = candidates.filter((d) => !exclude.has(d) && score(d) > sc).length;
+      return 1 + higherCandidates + Math.round(countedScores.filter((v) => v > sc).length * (allEligible.length / ALS_RANK_SAMPLE));
+    });
+    expect(Array.from(out)).toEqual(defined);
   });
 
   it('an unknown user with no history gets the defaults where nothing can be computed', () => {
