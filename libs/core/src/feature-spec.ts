@@ -227,13 +227,17 @@ export function viewDefaults(view: FeatureViewSpec): Map<string, number> {
  * `input.user` / `input.item` (fill missing entities with the view defaults first), and
  * every column must have exactly `n` values. Missing data is an error, never a silent 0.
  *
+ * Every cell is written, so `into` (a matrix of exactly `n` × `spec.length` values) may be
+ * a reused buffer holding anything; without it a new matrix is made.
+ *
  * @throws FeatureSpecError naming the ranker feature whose input is missing or malformed
  */
-export function assembleRankerInput(spec: readonly RankerFeature[], input: RankerInput): Float32Array {
+export function assembleRankerInput(spec: readonly RankerFeature[], input: RankerInput, into?: Float32Array): Float32Array {
   const { n } = input;
   if (!Number.isInteger(n) || n < 0) throw new FeatureSpecError(`ranker input: n must be a non-negative integer, got ${n}`);
   const width = spec.length;
-  const out = new Float32Array(n * width);
+  if (into !== undefined && into.length !== n * width) throw new RangeError(`ranker input: a buffer of ${into.length} values for ${n} × ${width}`);
+  const out = into ?? new Float32Array(n * width);
 
   const userValue = (f: RankerFeature, name: string): number => {
     const v = input.user.get(name);

@@ -113,6 +113,18 @@ describe('assembleRankerInput', () => {
     }
   });
 
+  it('writes every cell of a reused buffer (whatever it held) and refuses one of the wrong size', () => {
+    const fresh = assembleRankerInput(spec, input());
+    const dirty = new Float32Array(fresh.length).fill(NaN);
+    expect(assembleRankerInput(spec, input(), dirty)).toBe(dirty);
+    expect(Array.from(dirty)).toEqual(Array.from(fresh));
+    // Without any user feature (no row template) too.
+    const noUser = spec.filter((f) => f.kind !== 'user' && f.kind !== 'dot' && f.kind !== 'diff');
+    const again = new Float32Array(3 * noUser.length).fill(-123);
+    expect(Array.from(assembleRankerInput(noUser, input(), again))).toEqual(Array.from(assembleRankerInput(noUser, input())));
+    expect(() => assembleRankerInput(spec, input(), new Float32Array(fresh.length + 1))).toThrow(RangeError);
+  });
+
   it('handles zero candidates', () => {
     const empty = input({ n: 0, candidateScores: [], sourceScores: {}, item: new Map([['item_pop', []], ['item_last', []], ['genre_0', []], ['genre_1', []]]) });
     expect(assembleRankerInput(spec, empty)).toHaveLength(0);

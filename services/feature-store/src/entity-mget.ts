@@ -22,7 +22,10 @@ export class EntityMget extends Command {
     private readonly prefixes: readonly Buffer[],
     keys: readonly string[],
   ) {
-    super('mget', head === undefined ? [...keys] : [head, ...keys], { replyEncoding: null });
+    // Arguments set after construction: the constructor copies them with Array.prototype.flat,
+    // which costs about 0.1 µs per key. They are strings already (nothing to stringify).
+    super('mget', [], { replyEncoding: null });
+    this.args = head === undefined ? [...keys] : [head, ...keys];
   }
 
   override toWritable(): Buffer {

@@ -24,6 +24,11 @@ export type Scores = Float32Array;
  * spec it was trained with. `score` builds the [N × F] input in one buffer and runs all
  * candidates in a single inference call.
  */
+/** Input matrices kept for reuse per model (one per concurrent run of the usual size). */
+const MAX_FREE_MATRICES = 4;
+/** The largest input matrix kept for reuse (1000 candidates × 64 features). */
+const MAX_POOLED_VALUES = 64_000;
+
 export class RankerModel {
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -82,12 +87,44 @@ export class RankerModel {
     for (const [name, def] of this.defaults.user) {
       if (!input.user.has(name)) (user ??= new Map(input.user)).set(name, def);
     }
-    const x = assembleRankerInput(this.spec, item === undefined && user === undefined ? input : { ...input, user: user ?? input.user, item: item ?? input.item });
-    const tensor = new ort.Tensor('float32', x, [n, this.spec.length]);
-    const out = await this.session.run({ [this.inputName]: tensor });
-    const scores = out[this.outputName];
-    if (!scores || scores.data.length !== n) throw new Error(`model returned ${scores?.data.length ?? 0} scores for ${n} candidates`);
-    return scores.data as Float32Array;
+    const x = this.takeMatrix(n * this.spec.length);
+    try {
+      assembleRankerInput(this.spec, item === undefined && user === undefined ? input : { ...input, user: user ?? input.user, item: item ?? input.item }, x);
+      const tensor = new ort.Tensor('float32', x, [n, this.spec.length]);
+      const out = await this.session.run({ [this.inputName]: tensor });
+      const scores = out[this.outputName];
+      if (!scores || scores.data.length !== n) throw new Error(`model returned ${scores?.data.length ?? 0} scores for ${n} candidates`);
+      return scores.data as Float32Array;
+    } finally {
+      // The run is over: onnxruntime holds no reference to its input any more.
+      this.giveMatrix(x);
+    }
+  }
+
+  /**
+   * Input matrices of finished runs, for the next ones: a fresh 40 KB matrix per call (300 ×
+   * 34) costs its allocation and zeroing and runs on memory no cache holds. At most
+   * {@link MAX_FREE_MATRICES}, each at most {@link MAX_POOLED_VALUES} values (1000 × 64).
+   */
+  private readonly freeMatrices: Float32Array[] = [];
+
+  private takeMatrix(length: number): Float32Array {
+    const free = this.freeMatrices;
+    for (let i = free.length - 1; i >= 0; i--) {
+      if (free[i]!.length === length) {
+        const m = free[i]!;
+        free[i] = free[free.length - 1]!;
+        free.pop();
+        return m;
+      }
+    }
+    return new Float32Array(length);
+  }
+
+  private giveMatrix(m: Float32Array): void {
+    if (m.length > MAX_POOLED_VALUES) return;
+    if (this.freeMatrices.length >= MAX_FREE_MATRICES) this.freeMatrices.shift();
+    this.freeMatrices.push(m);
   }
 
   async close(): Promise<void> {
