@@ -82,5 +82,8 @@ describe('npm run bench -- --compare (tiny load)', () => {
     const stray = await runBench(['--rounds', '3']);
     expect(stray.code).toBe(2);
     expect(stray.stderr).toContain('--rounds belongs to --compare');
+    const twoProfiled = await runBench(['--profile', '--levels', '1,16']);
+    expect(twoProfiled.code).toBe(2);
+    expect(twoProfiled.stderr).toContain('--profile runs one level; --levels 1,16 names several');
   });
 });
