@@ -21,6 +21,8 @@ export class EntityMget extends Command {
     private readonly ids: readonly string[],
     private readonly prefixes: readonly Buffer[],
     keys: readonly string[],
+    /** Each id's bucket when the caller has them (from {@link RedisKeys.entities}); else computed. */
+    private readonly idBuckets?: ArrayLike<number>,
   ) {
     // Arguments set after construction: the constructor copies them with Array.prototype.flat,
     // which costs about 0.1 µs per key. They are strings already (nothing to stringify).
@@ -29,12 +31,12 @@ export class EntityMget extends Command {
   }
 
   override toWritable(): Buffer {
-    return encodeEntityMget(this.head, this.ids, this.prefixes);
+    return encodeEntityMget(this.head, this.ids, this.prefixes, this.idBuckets);
   }
 }
 
 /** `mget` as RESP bytes: `*<n+1>\r\n$4\r\nmget\r\n` then `$<bytes>\r\n<key>\r\n` per key. */
-export function encodeEntityMget(head: string | undefined, ids: readonly string[], prefixes: readonly Buffer[]): Buffer {
+export function encodeEntityMget(head: string | undefined, ids: readonly string[], prefixes: readonly Buffer[], idBuckets?: ArrayLike<number>): Buffer {
   const buckets = prefixes.length;
   let longestPrefix = 0;
   for (const p of prefixes) longestPrefix = Math.max(longestPrefix, p.length);
@@ -58,25 +60,35 @@ export function encodeEntityMget(head: string | undefined, ids: readonly string[
   }
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] as string;
-    const prefix = prefixes[buckets === 1 ? 0 : bucketOf(id, buckets)] as Buffer;
-    let ascii = true;
-    for (let j = 0; j < id.length; j++) {
-      if (id.charCodeAt(j) >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
+    const prefix = prefixes[buckets === 1 ? 0 : idBuckets !== undefined ? (idBuckets[i] as number) : bucketOf(id, buckets)] as Buffer;
+    const start = o;
+    // Written as if the id were ASCII (one byte per code unit); rewritten below if it is not.
     buf[o++] = 0x24;
-    o = writeDigits(buf, o, prefix.length + (ascii ? id.length : Buffer.byteLength(id)));
+    o = writeDigits(buf, o, prefix.length + id.length);
     buf[o++] = 13;
     buf[o++] = 10;
     // Short copies in a loop: a native call per key costs more than the bytes.
     for (let j = 0; j < prefix.length; j++) buf[o + j] = prefix[j] as number;
     o += prefix.length;
-    if (ascii) {
-      for (let j = 0; j < id.length; j++) buf[o + j] = id.charCodeAt(j);
-      o += id.length;
-    } else o += buf.write(id, o, 'utf8');
+    let ascii = true;
+    for (let j = 0; j < id.length; j++) {
+      const c = id.charCodeAt(j);
+      if (c >= 0x80) {
+        ascii = false;
+        break;
+      }
+      buf[o + j] = c;
+    }
+    if (ascii) o += id.length;
+    else {
+      o = start;
+      buf[o++] = 0x24;
+      o = writeDigits(buf, o, prefix.length + Buffer.byteLength(id));
+      buf[o++] = 13;
+      buf[o++] = 10;
+      o += prefix.copy(buf, o);
+      o += buf.write(id, o, 'utf8');
+    }
     buf[o++] = 13;
     buf[o++] = 10;
   }

@@ -229,11 +229,12 @@ export class RedisBackend implements FeatureBackend {
     await Promise.all(
       groups.map(async ([bucket, list]) => {
         const groupIds = list.length === n ? ids : list.map((r) => ids[r] as string);
-        const keys = this.keys.entities(live.version, view, groupIds, live.buckets);
+        const idBuckets = new Int32Array(groupIds.length);
+        const keys = this.keys.entities(live.version, view, groupIds, live.buckets, idBuckets);
         // The bucket's marker rides in the same MGET (same slot): no extra round trip.
         const marker = live.markers ? this.keys.marker(live.version, view, bucket) : undefined;
         const prefixes = this.keys.entityPrefixBytes(live.version, view, live.buckets);
-        const command = new EntityMget(marker, groupIds, prefixes, keys);
+        const command = new EntityMget(marker, groupIds, prefixes, keys, idBuckets);
         const values = (await this.redis.sendCommand(command)) as (Buffer | null)[];
         const first = marker ? 1 : 0;
         if (marker && !values[0]) {

@@ -82,13 +82,15 @@ export class RedisKeys {
     return this.entityPrefixes(version, view, buckets).bytes;
   }
 
-  /** {@link entity} keys of many ids, sharing one prefix string per bucket. */
-  entities(version: string, view: ViewName, ids: readonly string[], buckets: number): string[] {
+  /** {@link entity} keys of many ids, sharing one prefix string per bucket; each id's bucket also into `bucketsOut` when given. */
+  entities(version: string, view: ViewName, ids: readonly string[], buckets: number, bucketsOut?: Int32Array): string[] {
     const p = this.entityPrefixes(version, view, buckets);
     const out = new Array<string>(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as string;
-      out[i] = p.list[bucketOf(id, buckets)] + id;
+      const b = bucketOf(id, buckets);
+      if (bucketsOut !== undefined) bucketsOut[i] = b;
+      out[i] = p.list[b] + id;
     }
     return out;
   }

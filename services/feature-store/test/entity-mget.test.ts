@@ -15,6 +15,8 @@ const cases: { name: string; ids: string[]; buckets: number; marker: boolean }[]
   // Two- and three-byte characters, a surrogate pair (4 bytes) and lengths crossing a digit (9 → 10 bytes).
   { name: 'non-ASCII ids', ids: ['é', 'ß-straße', '電影-7', '🎬x', 'plain', 'a'.repeat(9), 'ü'.repeat(64)], buckets: 4, marker: true },
   { name: 'one id', ids: ['42'], buckets: 1, marker: false },
+  // A non-ASCII character after ASCII ones in the same id, and ASCII ids after it: the rewrite of one key.
+  { name: 'non-ASCII late in an id', ids: ['abc', 'abcdefghé', 'x', 'plainé-tail-and-more', 'y'], buckets: 2, marker: true },
 ];
 
 describe('EntityMget', () => {
@@ -22,14 +24,18 @@ describe('EntityMget', () => {
     it(`writes ioredis's bytes: ${c.name}`, () => {
       const keys = new RedisKeys('recsys');
       const version = 'snap-ü-01';
-      const entityKeys = keys.entities(version, 'item', c.ids, c.buckets);
+      const idBuckets = new Int32Array(c.ids.length);
+      const entityKeys = keys.entities(version, 'item', c.ids, c.buckets, idBuckets);
+      expect(Array.from(idBuckets)).toEqual(c.ids.map((id) => bucketOf(id, c.buckets)));
       const marker = c.marker ? keys.marker(version, 'item', 0) : undefined;
       const all = marker === undefined ? entityKeys : [marker, ...entityKeys];
       const prefixes = keys.entityPrefixBytes(version, 'item', c.buckets);
       const ours = encodeEntityMget(marker, c.ids, prefixes);
       expect(ours.toString('latin1')).toBe(ioredisBytes(all).toString('latin1'));
+      // With the buckets the key builder found: the same bytes.
+      expect(encodeEntityMget(marker, c.ids, prefixes, idBuckets).equals(ours)).toBe(true);
       // The command object carries the same keys for ioredis (slot routing, errors) and writes our bytes.
-      const command = new EntityMget(marker, c.ids, prefixes, entityKeys);
+      const command = new EntityMget(marker, c.ids, prefixes, entityKeys, idBuckets);
       expect(command.args).toEqual(all);
       expect(command.getSlot()).toBe(new Command('mget', all).getSlot());
       expect(command.toWritable().equals(ours)).toBe(true);
