@@ -7,8 +7,8 @@ import { bucketOf } from './redis-keys';
  * one Buffer. ioredis builds a command as one string of four concatenated pieces per
  * argument and then encodes that string: for the 301 keys of a candidate read it was the
  * feature store's largest allocation (about 32 KB of short-lived strings per read) and
- * about 66 µs; this writes the same bytes (tested byte for byte against ioredis's own
- * encoding) in about 23 µs, and only the Buffer is allocated.
+ * about 66–80 µs; this writes the same bytes (tested byte for byte against ioredis's own
+ * encoding) in about 22 µs (301 keys over 64 buckets), and only the Buffer is allocated.
  *
  * The keys stay the command's arguments, so ioredis routes it by their slot (Cluster),
  * follows redirections and names them in errors as for any MGET. Replies are Buffers

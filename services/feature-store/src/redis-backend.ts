@@ -256,6 +256,9 @@ export class RedisBackend implements FeatureBackend {
             const d = decodeEntity(buf, width, keys[j] as string);
             cache.set(`${live.version}\n${ids[r] as string}`, d);
             fill(r, d.writtenAtSec, d.values);
+          } else if (LITTLE_ENDIAN_HOST && !isExpired(buf.readUInt32LE(0), ttl, nowMs)) {
+            // Straight from the reply into the row: no view object per entity.
+            buf.copy(rowBytes, r * width * 4, ENTITY_HEADER_BYTES, expectBytes);
           } else fill(r, buf.readUInt32LE(0), buf.subarray(ENTITY_HEADER_BYTES));
         }
       }),
