@@ -2,18 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DEFAULT_HNSW_PARAMS, ExactIndex, exactRetrievalGraph, HnswIndex, parseHnswParams, type HnswParams } from '@recsys/core';
+import { rng } from './rng';
 
-/** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The reference: every eligible, non-excluded row by float32 dot product, stable sort (ties → lower row). */
 function reference(items: Float32Array, dim: number, q: Float32Array, k: number, eligible?: Uint8Array, exclude?: Set<number>): number[] {

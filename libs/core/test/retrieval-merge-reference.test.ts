@@ -4,6 +4,7 @@
  * concurrent calls: every candidate, score, primary source and source score must agree.
  */
 import { MergedRetriever, type ItemNeighbors, type MergedCandidates, type RetrievalData, type RetrievalQuery, type RetrievalSource } from '@recsys/core';
+import { rng } from './rng';
 
 /** The merge before it moved into scratch arrays (libs/core/src/retrieval.ts at 80aa35d), given the embedding hits. */
 function referenceMerge(data: RetrievalData, q: RetrievalQuery, embedding: { rows: ArrayLike<number>; scores: ArrayLike<number> } | undefined): MergedCandidates {
@@ -73,17 +74,6 @@ function referenceMerge(data: RetrievalData, q: RetrievalQuery, embedding: { row
   return { items: Int32Array.from(ranked, (c) => c.item), scores: Float32Array.from(ranked, (c) => c.score), primary: ranked.map((c) => c.primary), sourceScores };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A catalogue whose weights, popularity and embeddings come from small sets, so ties are common. */
 function catalogue(seed: number, nItems: number): RetrievalData {
