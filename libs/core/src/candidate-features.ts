@@ -153,9 +153,50 @@ function ranksWithin(values: Float32Array): Float32Array {
   return out;
 }
 
+/**
+ * `fround(query · row)` of `count` rows of `matrix` into `out` (returned): row r is
+ * `rows[r]` of the matrix, or its r-th row without `rows`. Four rows at a time, four
+ * independent sums, each over the dimensions in order: bit for bit the sum of a plain loop,
+ * with the adds of one row waiting less on each other.
+ */
+function dotRows(query: Float32Array, matrix: Float32Array, dim: number, rows: Int32Array | undefined, count: number, out: Float32Array): Float32Array {
+  const at = (r: number): number => (rows === undefined ? r : rows[r]!) * dim;
+  let r = 0;
+  for (; r + 4 <= count; r += 4) {
+    const o0 = at(r);
+    const o1 = at(r + 1);
+    const o2 = at(r + 2);
+    const o3 = at(r + 3);
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let k = 0; k < dim; k++) {
+      const w = query[k]!;
+      s0 += w * matrix[o0 + k]!;
+      s1 += w * matrix[o1 + k]!;
+      s2 += w * matrix[o2 + k]!;
+      s3 += w * matrix[o3 + k]!;
+    }
+    out[r] = s0;
+    out[r + 1] = s1;
+    out[r + 2] = s2;
+    out[r + 3] = s3;
+  }
+  for (; r < count; r++) {
+    const o = at(r);
+    let sum = 0;
+    for (let k = 0; k < dim; k++) sum += query[k]! * matrix[o + k]!;
+    out[r] = sum;
+  }
+  return out;
+}
+
 /** Computes {@link CANDIDATE_FEATURES} for candidate lists over one artifact version. */
 export class CandidateFeaturizer {
   private readonly scratch: Float64Array;
+  /** The float32 scores of the rows `als_rank` counts (every eligible row, or the sample's). */
+  private readonly rowScores: Float32Array;
   /** Every eligible row: what `als_rank` counts when the catalogue is within the sample size. */
   private readonly eligible: Int32Array;
   /** Beyond {@link ALS_RANK_SAMPLE} eligible items: the sample `als_rank` estimates from. */
@@ -201,6 +242,7 @@ export class CandidateFeaturizer {
       }
       this.sample = { rows, weight: eligible / ALS_RANK_SAMPLE, inSample, isCandidate: new Uint8Array(nItems), vectors };
     }
+    this.rowScores = new Float32Array(Math.min(eligible, ALS_RANK_SAMPLE));
   }
 
   /** Feature name → column over `items` (float32), every name of {@link CANDIDATE_FEATURES}. */
@@ -259,33 +301,9 @@ export class CandidateFeaturizer {
       const higher = new Float64Array(sample ? n : 0);
       let u = 0;
       if (sample === undefined) {
-        // Four items at a time: four independent sums, each over k in order (the very sum
-        // `dot` computes, bit for bit), so the adds of one item wait less on each other.
         const rows = this.eligible;
-        const m = rows.length;
-        let t = 0;
-        for (; t + 4 <= m; t += 4) {
-          const o0 = rows[t]! * dim;
-          const o1 = rows[t + 1]! * dim;
-          const o2 = rows[t + 2]! * dim;
-          const o3 = rows[t + 3]! * dim;
-          let s0 = 0;
-          let s1 = 0;
-          let s2 = 0;
-          let s3 = 0;
-          for (let k = 0; k < dim; k++) {
-            const w = ue[k]!;
-            s0 += w * itemEmbeddings[o0 + k]!;
-            s1 += w * itemEmbeddings[o1 + k]!;
-            s2 += w * itemEmbeddings[o2 + k]!;
-            s3 += w * itemEmbeddings[o3 + k]!;
-          }
-          beats[below(Math.fround(s0))]!++;
-          beats[below(Math.fround(s1))]!++;
-          beats[below(Math.fround(s2))]!++;
-          beats[below(Math.fround(s3))]!++;
-        }
-        for (; t < m; t++) beats[below(dot(rows[t]!))]!++;
+        const scores = dotRows(ue, itemEmbeddings, dim, rows, rows.length, this.rowScores);
+        for (let t = 0; t < rows.length; t++) beats[below(scores[t]!)]!++;
         // Excluded items are few: take theirs back out rather than test every item.
         for (const i of q.exclude) if (countable(i)) beats[below(dot(i))]!--;
       } else {
@@ -297,35 +315,9 @@ export class CandidateFeaturizer {
           if (this.data.itemPopularity[i]! > 0 && !q.exclude.has(i)) higher[u++] = alsScore[j]!;
         }
         higher.subarray(0, u).sort();
-        // dot(rows[k]) over the contiguous copy, four rows at a time as above: the same sums
-        // in the same order. A sampled candidate's sum is computed but not counted.
-        const m = rows.length;
-        let k = 0;
-        for (; k + 4 <= m; k += 4) {
-          const o = k * dim;
-          let s0 = 0;
-          let s1 = 0;
-          let s2 = 0;
-          let s3 = 0;
-          for (let d = 0; d < dim; d++) {
-            const w = ue[d]!;
-            s0 += w * vectors[o + d]!;
-            s1 += w * vectors[o + dim + d]!;
-            s2 += w * vectors[o + 2 * dim + d]!;
-            s3 += w * vectors[o + 3 * dim + d]!;
-          }
-          if (isCandidate[rows[k]!] !== 1) beats[below(Math.fround(s0))]!++;
-          if (isCandidate[rows[k + 1]!] !== 1) beats[below(Math.fround(s1))]!++;
-          if (isCandidate[rows[k + 2]!] !== 1) beats[below(Math.fround(s2))]!++;
-          if (isCandidate[rows[k + 3]!] !== 1) beats[below(Math.fround(s3))]!++;
-        }
-        for (; k < m; k++) {
-          if (isCandidate[rows[k]!] === 1) continue;
-          let sum = 0;
-          const o = k * dim;
-          for (let d = 0; d < dim; d++) sum += ue[d]! * vectors[o + d]!;
-          beats[below(Math.fround(sum))]!++;
-        }
+        // dot(rows[k]) over the contiguous copy: the same sums in the same order.
+        const scores = dotRows(ue, vectors, dim, undefined, rows.length, this.rowScores);
+        for (let k = 0; k < rows.length; k++) if (isCandidate[rows[k]!] !== 1) beats[below(scores[k]!)]!++;
         for (const i of q.exclude) if (countable(i) && inSample[i] === 1 && isCandidate[i] === 0) beats[below(dot(i))]!--;
         for (let j = 0; j < n; j++) isCandidate[items[j]!] = 0;
       }
