@@ -190,7 +190,8 @@ export async function runBenchCommand(argv: string[], io: CommandIo = processIo)
       outDir: path.resolve(values.out ?? path.join(REPO_ROOT, 'bench-results')),
       durationMs: intFlag('duration-ms', values['duration-ms'], 1),
       warmupMs: intFlag('warmup-ms', values['warmup-ms'], 0),
-      meshLevels: values.profile ? (given('levels') ? levelsFlag('levels', values.levels) : [16]) : levelsFlag('levels', values.levels),
+      // --profile runs one level: c=16 unless --levels names another.
+      meshLevels: values.profile && !given('levels') ? [16] : levelsFlag('levels', values.levels),
       inprocessLevels: levelsFlag('inprocess-levels', values['inprocess-levels']),
       k: intFlag('k', values.k, 1),
       debugEvery: intFlag('debug-every', values['debug-every'], 0),

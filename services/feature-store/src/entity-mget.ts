@@ -1,5 +1,4 @@
 import { Command } from 'ioredis';
-import { bucketOf } from './redis-keys';
 
 /**
  * The MGET of one batch of entity keys (`prefixes[bucketOf(id)] + id`), optionally led by
@@ -20,14 +19,15 @@ export class EntityMget extends Command {
     private readonly head: string | undefined,
     private readonly ids: readonly string[],
     private readonly prefixes: readonly Buffer[],
-    keys: readonly string[],
-    /** Each id's bucket when the caller has them (from {@link RedisKeys.entities}); else computed. */
-    private readonly idBuckets?: ArrayLike<number>,
+    /** The keys, handed over (they become the command's arguments). */
+    keys: string[],
+    /** Each id's bucket, as `RedisKeys.entities` found it. */
+    private readonly idBuckets: ArrayLike<number>,
   ) {
     // Arguments set after construction: the constructor copies them with Array.prototype.flat,
     // which costs about 0.1 µs per key. They are strings already (nothing to stringify).
     super('mget', [], { replyEncoding: null });
-    this.args = head === undefined ? [...keys] : [head, ...keys];
+    this.args = head === undefined ? keys : [head, ...keys];
   }
 
   override toWritable(): Buffer {
@@ -35,9 +35,8 @@ export class EntityMget extends Command {
   }
 }
 
-/** `mget` as RESP bytes: `*<n+1>\r\n$4\r\nmget\r\n` then `$<bytes>\r\n<key>\r\n` per key. */
-export function encodeEntityMget(head: string | undefined, ids: readonly string[], prefixes: readonly Buffer[], idBuckets?: ArrayLike<number>): Buffer {
-  const buckets = prefixes.length;
+/** `mget` as RESP bytes: `*<n+1>\r\n$4\r\nmget\r\n` then `$<bytes>\r\n<key>\r\n` per key (key i = `prefixes[idBuckets[i]] + ids[i]`). */
+export function encodeEntityMget(head: string | undefined, ids: readonly string[], prefixes: readonly Buffer[], idBuckets: ArrayLike<number>): Buffer {
   let longestPrefix = 0;
   for (const p of prefixes) longestPrefix = Math.max(longestPrefix, p.length);
   // Upper bound: a UTF-16 code unit is at most 3 UTF-8 bytes; `$`, 10 digits and two CRLFs per key.
@@ -60,7 +59,7 @@ export function encodeEntityMget(head: string | undefined, ids: readonly string[
   }
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i] as string;
-    const prefix = prefixes[buckets === 1 ? 0 : idBuckets !== undefined ? (idBuckets[i] as number) : bucketOf(id, buckets)] as Buffer;
+    const prefix = prefixes[idBuckets[i] as number] as Buffer;
     const start = o;
     // Written as if the id were ASCII (one byte per code unit); rewritten below if it is not.
     buf[o++] = 0x24;
