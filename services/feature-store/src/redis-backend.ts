@@ -186,8 +186,9 @@ export class RedisBackend implements FeatureBackend {
 
   /**
    * Rows of many entities. Items found in the in-process cache skip Redis. A single node
-   * takes one MGET of the rest; a cluster one MGET per hash-tag bucket (one slot each), all
-   * in flight together. Each MGET is written as one Buffer ({@link EntityMget}). Each reply Buffer's values are copied
+   * takes one MGET of the rest, written as one Buffer ({@link EntityMget}); a cluster one MGET
+   * per hash-tag bucket (one slot each), all in flight together and auto-pipelined per node.
+   * Each reply Buffer's values are copied
    * straight into the rows (no object per entity); only the cache keeps decoded entities.
    */
   private async entities(live: Live, view: ViewName, ids: readonly string[], nowMs: number): Promise<EntityRows> {
@@ -229,13 +230,18 @@ export class RedisBackend implements FeatureBackend {
     await Promise.all(
       groups.map(async ([bucket, list]) => {
         const groupIds = list.length === n ? ids : list.map((r) => ids[r] as string);
-        const idBuckets = new Int32Array(groupIds.length);
+        const idBuckets = cluster ? undefined : new Int32Array(groupIds.length);
         const keys = this.keys.entities(live.version, view, groupIds, live.buckets, idBuckets);
         // The bucket's marker rides in the same MGET (same slot): no extra round trip.
         const marker = live.markers ? this.keys.marker(live.version, view, bucket) : undefined;
-        const prefixes = this.keys.entityPrefixBytes(live.version, view, live.buckets);
-        const command = new EntityMget(marker, groupIds, prefixes, keys, idBuckets);
-        const values = (await this.redis.sendCommand(command)) as (Buffer | null)[];
+        // A single node gets one MGET written as one Buffer. A cluster gets one per bucket, and
+        // ioredis's auto-pipelining writes those of one node together (one write instead of one
+        // per bucket), so there the commands stay ioredis's own.
+        const values = (
+          idBuckets === undefined
+            ? await this.redis.mgetBuffer(...(marker === undefined ? keys : [marker, ...keys]))
+            : await this.redis.sendCommand(new EntityMget(marker, groupIds, this.keys.entityPrefixBytes(live.version, view, live.buckets), keys, idBuckets))
+        ) as (Buffer | null)[];
         const first = marker ? 1 : 0;
         if (marker && !values[0]) {
           const why = `snapshot ${live.version} is gone from Redis (marker ${marker} missing: Redis restarted empty or keys were evicted); run npm run materialize`;

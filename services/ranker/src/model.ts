@@ -19,16 +19,16 @@ export function rankerSessionOptions(threads: number): ort.InferenceSession.Sess
 /** Scores of a candidate list, one per candidate, in candidate order. */
 export type Scores = Float32Array;
 
-/**
- * The ranking model of one artifact version: an onnxruntime session plus the feature
- * spec it was trained with. `score` builds the [N × F] input in one buffer and runs all
- * candidates in a single inference call.
- */
 /** Input matrices kept for reuse per model (one per concurrent run of the usual size). */
 const MAX_FREE_MATRICES = 4;
 /** The largest input matrix kept for reuse (1000 candidates × 64 features). */
 const MAX_POOLED_VALUES = 64_000;
 
+/**
+ * The ranking model of one artifact version: an onnxruntime session plus the feature
+ * spec it was trained with. `score` builds the [N × F] input in one buffer and runs all
+ * candidates in a single inference call.
+ */
 export class RankerModel {
   private constructor(
     private readonly session: ort.InferenceSession,
