@@ -131,35 +131,35 @@ const plain = (m: MergedCandidates) => ({
   sourceScores: Object.fromEntries(Object.entries(m.sourceScores).map(([k, v]) => [k, Array.from(v!)])),
 });
 
+/** Runs `fn` on a retriever over `data`, released afterwards. */
+async function withRetriever(data: RetrievalData, fn: (retriever: MergedRetriever, data: RetrievalData) => Promise<void>): Promise<void> {
+  const retriever = await MergedRetriever.create(data);
+  try {
+    await fn(retriever, data);
+  } finally {
+    await retriever.release();
+  }
+}
+
 describe('merge in scratch arrays = the Map-based merge', () => {
   for (const seed of [1, 2, 3]) {
     it(`agrees on 150 random queries, one after another (catalogue seed ${seed})`, async () => {
-      const data = catalogue(seed, 300);
-      const retriever = await MergedRetriever.create(data);
-      try {
+      await withRetriever(catalogue(seed, 300), async (retriever, data) => {
         for (const q of queries(seed * 101, data, 150)) expect(plain(await retriever.retrieve(q))).toEqual(plain(await expected(retriever, data, q)));
-      } finally {
-        await retriever.release();
-      }
+      });
     });
   }
 
   it('agrees when 60 queries run concurrently on one retriever (the scratch arrays are shared)', async () => {
-    const data = catalogue(7, 300);
-    const retriever = await MergedRetriever.create(data);
-    try {
+    await withRetriever(catalogue(7, 300), async (retriever, data) => {
       const qs = queries(707, data, 60);
       const got = await Promise.all(qs.map((q) => retriever.retrieve(q)));
       for (let i = 0; i < qs.length; i++) expect(plain(got[i]!)).toEqual(plain(await expected(retriever, data, qs[i]!)));
-    } finally {
-      await retriever.release();
-    }
+    });
   });
 
   it('wraps its pass stamp without mixing passes', async () => {
-    const data = catalogue(9, 200);
-    const retriever = await MergedRetriever.create(data);
-    try {
+    await withRetriever(catalogue(9, 200), async (retriever, data) => {
       const qs = queries(909, data, 12);
       // A fusion pass makes the scratch arrays.
       await retriever.retrieve({ userEmbedding: Float32Array.from([1, 0, 0, 0]), recentItems: [1, 2, 3], exclude: new Set(), n: 10 });
@@ -167,8 +167,6 @@ describe('merge in scratch arrays = the Map-based merge', () => {
       const scratch = (retriever as unknown as { scratchArrays: { current: number } }).scratchArrays;
       scratch.current = 0xffffffff - 2;
       for (const q of qs) expect(plain(await retriever.retrieve(q))).toEqual(plain(await expected(retriever, data, q)));
-    } finally {
-      await retriever.release();
-    }
+    });
   });
 });
