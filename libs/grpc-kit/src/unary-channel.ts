@@ -42,6 +42,8 @@ import { endRpcSpan, rpcAttributes, tracer } from './tracing';
 export interface UnaryMethodDefinition<Req, Res> {
   path: string;
   requestSerialize(value: Req): Buffer;
+  /** The request as one gRPC length-prefixed message, when the definition can write it so without a copy (`@recsys/proto`'s shared-writer services). */
+  requestSerializeFramed?(value: Req): Buffer;
   responseDeserialize(bytes: Buffer): Res;
 }
 
@@ -104,6 +106,15 @@ function serviceError(code: grpc.status, details: string, metadata = new grpc.Me
 }
 
 /** gRPC's mapping of an HTTP status without grpc-status to a code. */
+/** `payload` behind gRPC's message prefix (flag 0: uncompressed; 4-byte big-endian length). */
+function toFrame(payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(5 + payload.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(payload.length, 1);
+  payload.copy(frame, 5);
+  return frame;
+}
+
 function codeOfHttpStatus(status: number): grpc.status {
   switch (status) {
     case 400:
@@ -367,7 +378,7 @@ interface Attempt<Res> {
  *
  * ```ts
  * const ranker = new UnaryChannel('ranker:50053');
- * const res = await ranker.call(RankerServiceService.rank, req, { deadline: Date.now() + 50 });
+ * const res = await ranker.call(RankerService.rank, req, { deadline: Date.now() + 50 });
  * ```
  */
 export class UnaryChannel {
@@ -520,14 +531,10 @@ export class UnaryChannel {
   async call<Req, Res>(method: UnaryMethodDefinition<Req, Res>, request: Req, options: UnaryCallOptions): Promise<Res> {
     const { deadline, signal } = options;
     if (!(deadline > Date.now())) throw deadlinePassed();
-    const payload = method.requestSerialize(request);
-    if (payload.length > this.maxSendBytes) {
-      throw serviceError(grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${payload.length} vs. ${this.maxSendBytes})`);
+    const frame = method.requestSerializeFramed ? method.requestSerializeFramed(request) : toFrame(method.requestSerialize(request));
+    if (frame.length - 5 > this.maxSendBytes) {
+      throw serviceError(grpc.status.RESOURCE_EXHAUSTED, `Sent message larger than max (${frame.length - 5} vs. ${this.maxSendBytes})`);
     }
-    const frame = Buffer.allocUnsafe(5 + payload.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(payload.length, 1);
-    payload.copy(frame, 5);
     const t = tracer();
     const span = t?.startSpan(method.path.slice(1), { kind: SpanKind.CLIENT, attributes: rpcAttributes(method.path) }, context.active());
     let last: Endpoint | undefined;

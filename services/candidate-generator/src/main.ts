@@ -1,5 +1,5 @@
 import { ArtifactWatcher, loadArtifacts, type IndexChoice } from '@recsys/core';
-import { CandidateGeneratorServiceService } from '@recsys/proto';
+import { CandidateGeneratorService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { candidateGeneratorConfig } from './config';
 import { CANDIDATE_GENERATOR_PARTS, Retriever } from './retrieval';
@@ -11,7 +11,7 @@ void runService({
   setup({ config, host, metrics, log }) {
     let retriever: Retriever | undefined;
     host.addService(
-      CandidateGeneratorServiceService,
+      CandidateGeneratorService,
       'recsys.v1.CandidateGeneratorService',
       candidateGeneratorHandlers(() => retriever, {
         defaultNumCandidates: config.DEFAULT_NUM_CANDIDATES,

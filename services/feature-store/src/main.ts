@@ -1,4 +1,4 @@
-import { FeatureStoreServiceService } from '@recsys/proto';
+import { FeatureStoreService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { Counter } from 'prom-client';
 import { featureStoreConfig } from './config';
@@ -51,7 +51,7 @@ void runService({
       registers: [metrics.registry],
     });
     host.addService(
-      FeatureStoreServiceService,
+      FeatureStoreService,
       'recsys.v1.FeatureStoreService',
       featureStoreHandlers(
         () => backend.current(),

@@ -1,4 +1,4 @@
-import { GatewayServiceService, health } from '@recsys/proto';
+import { GatewayService, health } from '@recsys/proto';
 import { channelCredentials, runService, unaryChannelTls } from '@recsys/grpc-kit';
 import { gatewayConfig } from './config';
 import { gatewayHttpServer } from './http';
@@ -56,7 +56,7 @@ void runService({
       },
       metrics,
     );
-    host.addService(GatewayServiceService, 'recsys.v1.GatewayService', handlers);
+    host.addService(GatewayService, 'recsys.v1.GatewayService', handlers);
     // The HTTP/JSON front door (http/): the same handler, transcoded by the proto's google.api.http rules.
     const http = config.HTTP_ENABLED
       ? gatewayHttpServer({

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as prom from 'prom-client';
 import { ArtifactWatcher, ConfigError, loadArtifacts, resolveArtifactDir } from '@recsys/core';
-import { RankerServiceService } from '@recsys/proto';
+import { RankerService } from '@recsys/proto';
 import { runService } from '@recsys/grpc-kit';
 import { rankerConfig } from './config';
 import { parseExperiment } from './experiment';
@@ -52,7 +52,7 @@ void runService({
       modelsHeld.set(router ? router.modelCount : slot.current() ? 1 : 0);
     };
     host.addService(
-      RankerServiceService,
+      RankerService,
       'recsys.v1.RankerService',
       rankerHandlers(
         () => slot.current(),
