@@ -43,11 +43,10 @@ const pairs = [
 ] as const;
 
 type Definition = Record<string, { path: string; requestSerialize(v: unknown): Buffer; responseSerialize(v: unknown): Buffer; requestDeserialize(b: Buffer): unknown; responseDeserialize(b: Buffer): unknown }>;
-type Encoder = { encode(m: unknown, w?: unknown): unknown; fromPartial(o: object): unknown };
-const encoders = Object.entries(messages).filter((e): e is [string, Encoder] => {
-  const v = e[1] as Partial<Encoder> | null;
-  return typeof v === 'object' && v !== null && typeof v.encode === 'function' && typeof v.fromPartial === 'function';
-});
+type Encoder = { encode: (...args: unknown[]) => unknown; fromPartial: (o: object) => unknown };
+const encoders = (Object.entries(messages) as [string, unknown][])
+  .filter(([, v]) => typeof v === 'object' && v !== null && typeof (v as Partial<Encoder>).encode === 'function' && typeof (v as Partial<Encoder>).fromPartial === 'function')
+  .map(([name, v]) => [name, v as Encoder] as const);
 
 /** The message types whose `encode` the generated serializer `serialize` calls first. */
 function typeEncodedBy(serialize: (v: unknown) => Buffer, probe: unknown): string[] {
@@ -96,7 +95,7 @@ describe('shared-writer serializers', () => {
   it('write the generated serializer’s bytes for full-size messages of the mesh', () => {
     const rank = RankerServiceService.rank.requestSerialize(rankRequest);
     expect(RankerService.rank.requestSerialize(rankRequest).equals(rank)).toBe(true);
-    const features = GetOnlineFeaturesResponse.fromPartial({ features: batch(300, block), artifactVersion: 'v-1' });
+    const features = GetOnlineFeaturesResponse.fromPartial({ features: batch(300, block), snapshotVersion: 'v-1', expiredEntityIndices: [4, 250] });
     expect(FeatureStoreService.getOnlineFeatures.responseSerialize(features).equals(FeatureStoreServiceService.getOnlineFeatures.responseSerialize(features))).toBe(true);
     const candidates = GenerateCandidatesResponse.fromPartial({ candidates: rankRequest.candidates, artifactVersion: 'v-1' });
     expect(CandidateGeneratorService.generateCandidates.responseSerialize(candidates).equals(CandidateGeneratorServiceService.generateCandidates.responseSerialize(candidates))).toBe(true);
