@@ -218,6 +218,34 @@ it('the cluster really spreads the snapshot over all three masters', async () =>
   for (const c of counts) expect(c).toBeGreaterThan(0);
 });
 
+describe('redis backend socket writes', () => {
+  it('writes a user context in one socket write, and a 300-item read in one', async () => {
+    const client = createRedisClient(redis.url, 5000, 'single');
+    await connectRedis(client);
+    const keys = new RedisKeys(`t${prefixes++}`);
+    await materialize(client, keys, artifacts, { graceMs: 0, buckets: 16 });
+    const rb = new RedisBackend(client, keys, { realtime: REALTIME });
+    await rb.refresh();
+    opened.push(rb);
+    const user = artifacts.userIds.find((u) => (artifacts.userHistory.get(u)?.length ?? 0) >= 6)!;
+    const writes = jest.spyOn(client.stream, 'write');
+    try {
+      // The user's row, history and real-time state: three commands, one write.
+      const ctx = await rb.userContext(user, 5);
+      expect(ctx.features.columns.map((c) => c.values[0])).toEqual(row('user', user));
+      expect(ctx.seen.length).toBeGreaterThanOrEqual(6);
+      expect(writes).toHaveBeenCalledTimes(1);
+      writes.mockClear();
+      const ids = artifacts.itemIds.slice(0, 300);
+      const read = await rb.read('item', ids, rb.registry().resolve('item', []).features);
+      expect(read.columns[0]!.values[299]).toBe(row('item', ids[299]!)[0]);
+      expect(writes).toHaveBeenCalledTimes(1);
+    } finally {
+      writes.mockRestore();
+    }
+  });
+});
+
 describe.each<Kind>(['redis', 'cluster'])('%s backend with the in-process item cache', (kind) => {
   it('serves repeated items from the cache with the same values, and unknown ids stay unknown', async () => {
     const cache = new TtlCache<DecodedEntity | null>(1000, 60_000);
