@@ -11,6 +11,7 @@ import { DecodedEntity, RedisBackend } from '@recsys/feature-store/redis-backend
 import { TtlCache } from '@recsys/feature-store/item-cache';
 import { connectRedis, createRedisClient, masterNodes } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
+import type { Redis } from 'ioredis';
 import type { ViewTtls } from '@recsys/feature-store/registry';
 import { RedisCluster, keysPerNode, startRedisCluster } from '../support/redis-cluster';
 import { RedisServer, startRedis, testArtifactsRoot } from '../support/helpers';
@@ -228,7 +229,7 @@ describe('redis backend socket writes', () => {
     await rb.refresh();
     opened.push(rb);
     const user = artifacts.userIds.find((u) => (artifacts.userHistory.get(u)?.length ?? 0) >= 6)!;
-    const writes = jest.spyOn(client.stream, 'write');
+    const writes = jest.spyOn((client as Redis).stream, 'write');
     try {
       // The user's row, history and real-time state: three commands, one write.
       const ctx = await rb.userContext(user, 5);

@@ -313,7 +313,21 @@ export function assembleRankerInput(spec: readonly RankerFeature[], input: Ranke
         // Column by column into a float64 accumulator: the same sums in the same order as
         // row by row (so the same float32 values), without reading cols[k][j] across columns.
         const acc = new Float64Array(n);
-        for (let k = 0; k < us.length; k++) {
+        let k = 0;
+        // Four columns per pass, each row's terms still added one by one in column order.
+        for (; k + 4 <= us.length; k += 4) {
+          const u0 = us[k]!, u1 = us[k + 1]!, u2 = us[k + 2]!, u3 = us[k + 3]!;
+          const c0 = cols[k]!, c1 = cols[k + 1]!, c2 = cols[k + 2]!, c3 = cols[k + 3]!;
+          for (let j = 0; j < n; j++) {
+            let a = acc[j]!;
+            a += u0 * c0[j]!;
+            a += u1 * c1[j]!;
+            a += u2 * c2[j]!;
+            a += u3 * c3[j]!;
+            acc[j] = a;
+          }
+        }
+        for (; k < us.length; k++) {
           const u = us[k]!;
           const col = cols[k]!;
           for (let j = 0; j < n; j++) acc[j]! += u * col[j]!;

@@ -48,12 +48,16 @@ export function checkNoDuplicates(field: string, values: readonly string[]): voi
   }
 }
 
-/** Throws InvalidArgumentError naming the first NaN or infinite entry of `values` (with `allowNaN`, only an infinite one). */
-export function checkFinite(field: string, values: ArrayLike<number>, allowNaN = false): void {
+/**
+ * Throws InvalidArgumentError naming the first NaN or infinite entry of `values` (with
+ * `allowNaN`, only an infinite one). `field` may be a function: the name is then built only
+ * for a bad value.
+ */
+export function checkFinite(field: string | (() => string), values: ArrayLike<number>, allowNaN = false): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
     if (!Number.isFinite(v) && !(allowNaN && Number.isNaN(v))) {
-      throw new InvalidArgumentError(`${field}[${i}]`, `must be a finite number${allowNaN ? ' (or NaN for "not retrieved by this source")' : ''}, got ${v}`);
+      throw new InvalidArgumentError(`${typeof field === 'function' ? field() : field}[${i}]`, `must be a finite number${allowNaN ? ' (or NaN for "not retrieved by this source")' : ''}, got ${v}`);
     }
   }
 }

@@ -125,6 +125,31 @@ describe('assembleRankerInput', () => {
     expect(() => assembleRankerInput(spec, input(), new Float32Array(fresh.length + 1))).toThrow(RangeError);
   });
 
+  it('computes every dot product as the row-by-row float64 sum in list order, rounded once, for any list length', () => {
+    let seed = 7;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return (seed / 2 ** 31) * 2 - 1;
+    };
+    // Small terms between ±2^60 ones that cancel: a small term added while a big one is in the
+    // sum is lost, so any other order of the additions gives other float32 values.
+    const wide = (): number => (rand() < -0.4 ? (rand() < 0 ? 2 ** 60 : -(2 ** 60)) : Math.fround(rand() * 4));
+    const n = 300;
+    for (const terms of [1, 3, 4, 5, 8, 11, 16]) {
+      const names = Array.from({ length: terms }, (_, k) => `g${k}`);
+      // Weights of ±1 keep the big terms exactly opposite (the two-term case above checks the weights).
+      const user = new Map(names.map((name) => [name, rand() < 0 ? -1 : 1] as const));
+      const item = new Map(names.map((name) => [name, Float32Array.from({ length: n }, wide)] as const));
+      const m = assembleRankerInput([{ name: 'd', kind: 'dot', user: names, item: names }], { n, candidateScores: new Float32Array(n), sourceScores: {}, user, item });
+      const expected = Array.from({ length: n }, (_, j) => {
+        let sum = 0;
+        for (const name of names) sum += user.get(name)! * item.get(name)![j]!;
+        return Math.fround(sum);
+      });
+      expect([terms, Array.from(m)]).toEqual([terms, expected]);
+    }
+  });
+
   it('handles zero candidates', () => {
     const empty = input({ n: 0, candidateScores: [], sourceScores: {}, item: new Map([['item_pop', []], ['item_last', []], ['genre_0', []], ['genre_1', []]]) });
     expect(assembleRankerInput(spec, empty)).toHaveLength(0);

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, MAX_ID_BYTES, checkIdList } from '@recsys/core';
+import { checkFinite, InvalidArgumentError, MAX_ID_BYTES, checkIdList } from '@recsys/core';
 
 describe('checkIdList', () => {
   const fails = (ids: string[]): string => {
@@ -24,5 +24,16 @@ describe('checkIdList', () => {
 
   it('refuses more entries than the limit', () => {
     expect(fails(Array.from({ length: 11 }, (_, i) => `i${i}`))).toMatch(/at most 10 entries allowed, got 11/);
+  });
+});
+
+describe('checkFinite', () => {
+  it('names the first bad entry, building a lazy field name only for a bad value', () => {
+    const name = jest.fn(() => 'item_features.columns["pop"].values');
+    checkFinite(name, Float32Array.of(1, 2, 3));
+    expect(name).not.toHaveBeenCalled();
+    expect(() => checkFinite(name, [1, Infinity, NaN])).toThrow('item_features.columns["pop"].values[1]: must be a finite number, got Infinity');
+    expect(() => checkFinite('scores', [0, NaN])).toThrow('scores[1]: must be a finite number, got NaN');
+    expect(() => checkFinite('scores', [NaN, -Infinity], true)).toThrow(/^scores\[1\]: must be a finite number \(or NaN/);
   });
 });

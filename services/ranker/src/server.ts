@@ -33,12 +33,12 @@ export function toRankerInput(req: RankRequest, maxCandidates: number): RankerIn
   });
   const user = new Map<string, number>();
   for (const col of decodeFeatureBatch(req.userFeatures, 'user_features', 1)) {
-    checkFinite(`user_features.columns[${JSON.stringify(col.name).slice(0, 64)}].values`, col.values);
+    checkFinite(() => `user_features.columns[${JSON.stringify(col.name).slice(0, 64)}].values`, col.values);
     user.set(col.name, col.values[0] as number);
   }
   const item = new Map<string, ArrayLike<number>>();
   for (const col of decodeFeatureBatch(req.itemFeatures, 'item_features', n)) {
-    checkFinite(`item_features.columns[${JSON.stringify(col.name).slice(0, 64)}].values`, col.values);
+    checkFinite(() => `item_features.columns[${JSON.stringify(col.name).slice(0, 64)}].values`, col.values);
     item.set(col.name, col.values);
   }
   return { n, candidateScores: c?.scores ?? [], sourceScores, user, item, candidateFeatures };
