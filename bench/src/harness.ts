@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import { REPO_ROOT, SERVICE_NODE_FLAGS, startMesh, startRedis, type Mesh, type RedisServer } from '@recsys/local';
 import { latencyThroughputSvg } from './chart';
 import type { LoadLevel, LoadResult } from './closed-loop';
-import { runMicroBenchmarks, type MicroResult } from './micro';
+import type { MicroResult } from './micro';
+import { runMicroBenchmarksInChild } from './micro-worker';
 import { compareWithReference } from './reference';
 import { checkTargets, formatTable, type BenchDetails, type BenchJson, type LevelDetails } from './report';
 import { cpuPercent, cpuSnapshot, percentile, summarize } from './stats';
@@ -246,9 +247,11 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     }
 
     let micro: MicroResult[] = [];
+    let microFlags: string[] = [];
     if (o.micro) {
       log('micro-benchmarks …');
-      micro = await runMicroBenchmarks({ artifactsDir: artifact.root, redisUrl: redis.url, redisPort: redis.port, grpcAddress: m.services.ranker.address, budgetMs: o.microBudgetMs, log });
+      // In a process of their own with the services' V8 flags, as the in-process pipeline below.
+      ({ results: micro, execArgv: microFlags } = await runMicroBenchmarksInChild({ artifactsDir: artifact.root, redisUrl: redis.url, redisPort: redis.port, grpcAddress: m.services.ranker.address, budgetMs: o.microBudgetMs }, log, SERVICE_NODE_FLAGS));
     }
     await mesh.stop();
     mesh = undefined;
@@ -280,6 +283,7 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
       ...(httpDetails.c16 ? { http: httpDetails, http_over_grpc: Math.round((httpDetails.c16.stats.rps / stat(meshDetails, 'c16').rps) * 1000) / 1000 } : {}),
       inprocess: ipDetails,
       micro,
+      micro_node_flags: microFlags,
       targets: checkTargets(json),
       caveat:
         'Load generator, services and Redis share this machine; a busy machine (see the load average) lowers every figure. Compare runs made on the same quiet machine.',

@@ -43,9 +43,15 @@ export function againstFloor(ours: MicroResult, floor: MicroResult): MicroResult
   return { ...ours, floor: floor.name, ...(ratio !== undefined ? { over_floor: ratio } : {}) };
 }
 
-/** Times `op` sequentially for about `budgetMs` (at least `minIters` runs) after a short warm-up. */
+/**
+ * Times `op` sequentially for about `budgetMs` (at least `minIters` runs) after a warm-up of
+ * a quarter of the budget (at least `minIters / 4` runs): long enough for V8 to optimize
+ * the JavaScript side of an op, so code of ours is not timed in the interpreter against a
+ * floor that is all native code.
+ */
 export async function timeOp(name: string, op: (i: number) => unknown, budgetMs: number, minIters = 20, note?: string): Promise<MicroResult> {
-  for (let i = 0; i < Math.max(3, minIters / 4); i++) await op(i);
+  const warmUntil = performance.now() + budgetMs / 4;
+  for (let i = 0; i < Math.max(3, minIters / 4) || performance.now() < warmUntil; i++) await op(i);
   const times: number[] = [];
   const until = performance.now() + budgetMs;
   for (let i = 0; times.length < minIters || performance.now() < until; i++) {

@@ -44,6 +44,8 @@ export interface BenchDetails {
   http_over_grpc?: number;
   inprocess: Record<string, LevelDetails>;
   micro: MicroResult[];
+  /** The Node/V8 flags the micro-benchmarks' process ran with (the services' own). */
+  micro_node_flags: string[];
   targets: Record<string, { target: string; measured: string; met: boolean }>;
   caveat: string;
 }

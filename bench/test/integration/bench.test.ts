@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT } from '@recsys/local';
+import { REPO_ROOT, SERVICE_NODE_FLAGS } from '@recsys/local';
 
 jest.setTimeout(180_000);
 
@@ -89,6 +89,9 @@ describe('npm run bench (tiny load)', () => {
     expect(details.micro.map((m: { name: string }) => m.name.split(':')[0])).toEqual(
       expect.arrayContaining(['retrieval top-300 of 20,000×32', 'feature read 301 vectors', 'scoring 300×34', 'wire', 'empty gRPC round trip']),
     );
+    // Timed in a process of their own with the services' V8 flags (as reported by that process).
+    expect(details.micro_node_flags).toEqual(expect.arrayContaining([...SERVICE_NODE_FLAGS]));
+    expect(SERVICE_NODE_FLAGS.length).toBeGreaterThan(0);
 
     const svg = fs.readFileSync(path.join(out, 'latency-throughput.svg'), 'utf8');
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
