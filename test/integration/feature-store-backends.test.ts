@@ -7,7 +7,7 @@ import type { FeatureBackend } from '@recsys/feature-store/backend';
 import { materialize } from '@recsys/feature-store/materialize';
 import { MemoryBackend } from '@recsys/feature-store/memory-backend';
 import { DEFAULT_REALTIME, InteractionEvent, RealtimeOptions } from '@recsys/feature-store/realtime';
-import { DecodedEntity, RedisBackend } from '@recsys/feature-store/redis-backend';
+import { CachedItem, RedisBackend } from '@recsys/feature-store/redis-backend';
 import { TtlCache } from '@recsys/feature-store/item-cache';
 import { connectRedis, createRedisClient, masterNodes } from '@recsys/feature-store/redis-client';
 import { RedisKeys } from '@recsys/feature-store/redis-keys';
@@ -22,7 +22,7 @@ type Kind = 'memory' | 'redis' | 'cluster';
 interface Setup {
   ttlSeconds?: ViewTtls;
   writtenAtSec?: number;
-  itemCache?: TtlCache<DecodedEntity | null>;
+  itemCache?: TtlCache<CachedItem>;
   commandTimeoutMs?: number;
 }
 
@@ -249,7 +249,7 @@ describe('redis backend socket writes', () => {
 
 describe.each<Kind>(['redis', 'cluster'])('%s backend with the in-process item cache', (kind) => {
   it('serves repeated items from the cache with the same values, and unknown ids stay unknown', async () => {
-    const cache = new TtlCache<DecodedEntity | null>(1000, 60_000);
+    const cache = new TtlCache<CachedItem>(1000, 60_000);
     const cached = await open(kind, { itemCache: cache });
     const plain = await open(kind);
     const ids = [...artifacts.itemIds.slice(0, 299), 'no-such-item'];
@@ -261,6 +261,12 @@ describe.each<Kind>(['redis', 'cluster'])('%s backend with the in-process item c
     expect(second).toEqual(first);
     expect(second).toEqual(await plain.read('item', ids, features));
     expect(second.unknown).toEqual([299]);
+    // An entry of another snapshot version is never served: it is a miss, replaced by the live one.
+    const id = ids[5]!;
+    cache.set(id, { version: 'some-other-version', entity: { values: new Float32Array(features.length).fill(999), writtenAtSec: 0 } });
+    const third = await cached.read('item', ids, features);
+    expect(third).toEqual(first);
+    expect(cache.get(id)?.value.version).toBe(cached.version());
   });
 });
 

@@ -10,7 +10,7 @@ import type { FeatureBackend } from './backend';
 import { TtlCache } from './item-cache';
 import { MemoryBackend } from './memory-backend';
 import { MemoryRealtime, type MemoryRealtimeCaps, type RealtimeOptions } from './realtime';
-import { DecodedEntity, RedisBackend } from './redis-backend';
+import { CachedItem, RedisBackend } from './redis-backend';
 import { createRedisClient, ensureConnected, masterNodes, type RedisMode } from './redis-client';
 import { RedisKeys } from './redis-keys';
 import type { RedisLike } from './redis-realtime';
@@ -110,7 +110,7 @@ export class LiveBackend {
     const redis = createRedisClient(s.url, s.commandTimeoutMs, s.mode);
     this.redis = redis;
     redis.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis error'));
-    const itemCache = s.itemCacheMaxEntries > 0 ? new TtlCache<DecodedEntity | null>(s.itemCacheMaxEntries, s.itemCacheTtlMs) : undefined;
+    const itemCache = s.itemCacheMaxEntries > 0 ? new TtlCache<CachedItem>(s.itemCacheMaxEntries, s.itemCacheTtlMs) : undefined;
     const backend = new RedisBackend(redis, new RedisKeys(s.keyPrefix), {
       realtime: this.settings.realtime,
       itemCache,

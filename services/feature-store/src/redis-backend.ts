@@ -43,14 +43,20 @@ const MAX_KEYS_PER_MGET = 1000;
  */
 const ENTITY_MGET_MIN_IDS = 16;
 
+/** An item in the in-process cache: its entity in snapshot `version` (null = not in Redis). */
+export interface CachedItem {
+  version: string;
+  entity: DecodedEntity | null;
+}
+
 /** Thrown by a read when the live snapshot is no longer in Redis. */
 export class SnapshotLostError extends UnavailableError {}
 
 /** Options of the Redis backend. */
 export interface RedisBackendOptions {
   realtime?: RealtimeOptions;
-  /** In-process cache of item entities (null = not in Redis); off when absent. */
-  itemCache?: TtlCache<DecodedEntity | null>;
+  /** In-process cache of item entities by id; off when absent. */
+  itemCache?: TtlCache<CachedItem>;
   /**
    * Told when the snapshot is lost (pointer or marker gone, Redis evicted keys) and when a
    * complete one is back: the store reports NOT_SERVING meanwhile.
@@ -84,7 +90,7 @@ export class RedisBackend implements FeatureBackend {
   private timer: NodeJS.Timeout | undefined;
 
   private readonly rtOpts: RealtimeOptions;
-  private readonly itemCache: TtlCache<DecodedEntity | null> | undefined;
+  private readonly itemCache: TtlCache<CachedItem> | undefined;
   private readonly onServing: (serving: boolean, why: string) => void;
   /** Why the live snapshot cannot be trusted now (undefined = it can). */
   private lost: string | undefined;
@@ -221,10 +227,11 @@ export class RedisBackend implements FeatureBackend {
     for (let i = 0; i < n; i++) {
       const id = ids[i] as string;
       if (cache) {
-        const cached = cache.get(`${live.version}\n${id}`);
-        if (cached) {
-          if (cached.value === null) state[i] = ROW_UNKNOWN;
-          else fill(i, cached.value.writtenAtSec, cached.value.values);
+        const cached = cache.get(id, nowMs)?.value;
+        // An entry of another snapshot version is a miss (and is replaced below).
+        if (cached !== undefined && cached.version === live.version) {
+          if (cached.entity === null) state[i] = ROW_UNKNOWN;
+          else fill(i, cached.entity.writtenAtSec, cached.entity.values);
           continue;
         }
       }
@@ -266,13 +273,13 @@ export class RedisBackend implements FeatureBackend {
           const buf = values[first + j];
           if (!buf) {
             state[r] = ROW_UNKNOWN;
-            cache?.set(`${live.version}\n${ids[r] as string}`, null);
+            cache?.set(ids[r] as string, { version: live.version, entity: null }, nowMs);
             continue;
           }
           if (buf.length !== expectBytes) decodeEntity(buf, width, keys[j] as string); // throws naming the key
           if (cache) {
             const d = decodeEntity(buf, width, keys[j] as string);
-            cache.set(`${live.version}\n${ids[r] as string}`, d);
+            cache.set(ids[r] as string, { version: live.version, entity: d }, nowMs);
             fill(r, d.writtenAtSec, d.values);
           } else if (LITTLE_ENDIAN_HOST && !isExpired(buf.readUInt32LE(0), ttl, nowMs)) {
             // Straight from the reply into the row: no view object per entity.
