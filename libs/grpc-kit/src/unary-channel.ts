@@ -105,7 +105,6 @@ function serviceError(code: grpc.status, details: string, metadata = new grpc.Me
   return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
 }
 
-/** gRPC's mapping of an HTTP status without grpc-status to a code. */
 /** `payload` behind gRPC's message prefix (flag 0: uncompressed; 4-byte big-endian length). */
 function toFrame(payload: Buffer): Buffer {
   const frame = Buffer.allocUnsafe(5 + payload.length);
@@ -115,6 +114,7 @@ function toFrame(payload: Buffer): Buffer {
   return frame;
 }
 
+/** gRPC's mapping of an HTTP status without grpc-status to a code. */
 function codeOfHttpStatus(status: number): grpc.status {
   switch (status) {
     case 400:

@@ -36,8 +36,9 @@ const MAX_KEYS_PER_MGET = 1000;
 /**
  * Reads of fewer ids than this on a single node go through ioredis's own MGET, which its
  * auto-pipelining writes together with the other commands of the same tick (a user
- * context's history and real-time reads: one socket write for the three, where a command
- * of its own costs a write, about 50 µs of the feature store's CPU on loopback). Larger
+ * context's row, history and real-time reads: one socket write for all six commands, where
+ * a command of its own costs a write of its own, about 50 µs of the feature store's CPU
+ * on loopback in a profile at c = 16). Larger
  * reads are written by {@link EntityMget}, cheaper than ioredis's key strings from a few
  * dozen keys on.
  */
