@@ -52,5 +52,20 @@ describe('RankerModel input matrices', () => {
     const inputs = Array.from({ length: 12 }, (_, i) => randomInput(model, i % 3 === 0 ? 120 : 300, 900 + i));
     const got = await Promise.all(inputs.map((input) => model.score(input)));
     for (let i = 0; i < inputs.length; i++) expect(Array.from(got[i]!)).toEqual(await fresh(inputs[i]!));
+    // Twelve matrices were in use together; the pool keeps four of them.
+    expect(model.pooledMatrixSizes()).toHaveLength(4);
+  });
+
+  it('keeps no matrix over 64,000 values, and scores such an input like a fresh matrix', async () => {
+    const width = model.spec.length;
+    const n = Math.floor(64_000 / width) + 1;
+    const input = randomInput(model, n, 77);
+    expect(Array.from(await model.score(input))).toEqual(await fresh(input));
+    expect(model.pooledMatrixSizes().every((size) => size <= 64_000)).toBe(true);
+    expect(model.pooledMatrixSizes()).not.toContain(n * width);
+    // The largest pooled size still is.
+    const largest = randomInput(model, Math.floor(64_000 / width), 78);
+    await model.score(largest);
+    expect(model.pooledMatrixSizes()).toContain(Math.floor(64_000 / width) * width);
   });
 });

@@ -121,6 +121,11 @@ export class RankerModel {
     return new Float32Array(length);
   }
 
+  /** Sizes (values) of the input matrices the pool holds now: at most four, none over 64,000 values. */
+  pooledMatrixSizes(): number[] {
+    return this.freeMatrices.map((m) => m.length);
+  }
+
   private giveMatrix(m: Float32Array): void {
     if (m.length > MAX_POOLED_VALUES) return;
     if (this.freeMatrices.length >= MAX_FREE_MATRICES) this.freeMatrices.shift();
