@@ -44,18 +44,19 @@ if (require.main === module) {
     process.stderr.write('micro-worker: run by the bench harness (cli/dist/bench.js), not directly\n');
     process.exit(2);
   }
-  const send = (msg: Reply): void => {
-    process.send?.(msg);
+  const send = (msg: Reply, then?: () => void): void => {
+    process.send?.(msg, undefined, {}, () => then?.());
   };
+  // The harness gone (interrupted, killed): stop at once rather than finish the benchmarks for nobody.
+  process.once('disconnect', () => process.exit(1));
   process.once('message', (msg: { cmd: 'run'; targets: Omit<MicroTargets, 'log'> }) => {
     runMicroBenchmarks({ ...msg.targets, log: (line) => send({ type: 'log', line }) })
       .then((results) => {
-        send({ type: 'result', results, execArgv: process.execArgv });
-        process.disconnect?.();
+        // Exit once the results are handed over (the process holds sessions and timers of its own).
+        send({ type: 'result', results, execArgv: process.execArgv }, () => process.exit(0));
       })
       .catch((err: unknown) => {
-        send({ type: 'error', message: (err as Error)?.stack ?? String(err) });
-        setTimeout(() => process.exit(1), 100);
+        send({ type: 'error', message: (err as Error)?.stack ?? String(err) }, () => process.exit(1));
       });
   });
 }
