@@ -11,7 +11,6 @@ import { REPO_ROOT, SERVICE_NODE_FLAGS, startMesh, startRedis, type Mesh, type R
 import { latencyThroughputSvg } from './chart';
 import type { LoadLevel, LoadResult } from './closed-loop';
 import type { MicroResult } from './micro';
-import { runMicroBenchmarksInChild } from './micro-worker';
 import { compareWithReference } from './reference';
 import { checkTargets, formatTable, type BenchDetails, type BenchJson, type LevelDetails } from './report';
 import { cpuPercent, cpuSnapshot, percentile, summarize } from './stats';
@@ -250,8 +249,11 @@ export async function runBench(o: BenchOptions): Promise<{ json: BenchJson; deta
     let microFlags: string[] = [];
     if (o.micro) {
       log('micro-benchmarks …');
-      // In a process of their own with the services' V8 flags, as the in-process pipeline below.
-      ({ results: micro, execArgv: microFlags } = await runMicroBenchmarksInChild({ artifactsDir: artifact.root, redisUrl: redis.url, redisPort: redis.port, grpcAddress: m.services.ranker.address, budgetMs: o.microBudgetMs }, log, SERVICE_NODE_FLAGS));
+      // In a worker process with the services' V8 flags, as the in-process pipeline below.
+      const microWorker = LoadWorker.start('micro-benchmarks', [...SERVICE_NODE_FLAGS]);
+      workers.push(microWorker);
+      ({ results: micro, execArgv: microFlags } = await microWorker.micro({ artifactsDir: artifact.root, redisUrl: redis.url, redisPort: redis.port, grpcAddress: m.services.ranker.address, budgetMs: o.microBudgetMs }, log));
+      await microWorker.close();
     }
     await mesh.stop();
     mesh = undefined;

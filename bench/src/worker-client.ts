@@ -1,8 +1,9 @@
-/** The harness's side of a load worker process (see load-worker.ts for the protocol). */
+/** The harness's side of a bench worker process (see load-worker.ts for the protocol). */
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import type { LoadLevel, LoadResult } from './closed-loop';
 import type { WorkerCommand } from './load-worker';
+import type { MicroResult, MicroTargets } from './micro';
 import type { ObservedAnswer } from './reference';
 import type { TargetSpec } from './targets';
 
@@ -12,20 +13,30 @@ type WorkerMessage =
   | { type: 'measuring' }
   | { type: 'window-end' }
   | { type: 'result'; result: LoadResult }
+  | { type: 'micro'; results: MicroResult[]; execArgv: string[] }
   | { type: 'error'; message: string };
 
-/** A forked load generator. */
+/** The micro-benchmarks' results, and the Node/V8 flags their process ran with (its own `process.execArgv`). */
+export interface MicroRun {
+  results: MicroResult[];
+  execArgv: string[];
+}
+
+/** A forked bench worker: a load generator, or the micro-benchmarks' process. */
 export class LoadWorker {
   private readonly child: ChildProcess;
   private waiters: ((msg: WorkerMessage) => void)[] = [];
   private failure: Error | undefined;
+  /** Where the worker's progress lines go ({@link micro}). */
+  private onLog: (line: string) => void = () => {};
 
   private constructor(
     readonly name: string,
     execArgv: string[],
   ) {
     this.child = fork(path.join(__dirname, 'load-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
-    this.child.on('message', (msg: WorkerMessage) => {
+    this.child.on('message', (msg: WorkerMessage | { type: 'log'; line: string }) => {
+      if (msg.type === 'log') return this.onLog(msg.line);
       if (msg.type === 'error') this.failure = new Error(`${name} load worker failed: ${msg.message}`);
       const w = this.waiters.shift();
       w?.(msg);
@@ -41,6 +52,18 @@ export class LoadWorker {
     const w = new LoadWorker(name, execArgv);
     await w.request({ cmd: 'open', target, k }, 'opened');
     return w;
+  }
+
+  /** Forks a worker that opens no target (for {@link micro}). */
+  static start(name: string, execArgv: string[] = []): LoadWorker {
+    return new LoadWorker(name, execArgv);
+  }
+
+  /** Runs the micro-benchmarks in the worker, its progress lines through `log`. */
+  async micro(targets: Omit<MicroTargets, 'log'>, log: (line: string) => void): Promise<MicroRun> {
+    this.onLog = log;
+    const { results, execArgv } = await this.request({ cmd: 'micro', targets }, 'micro');
+    return { results, execArgv };
   }
 
   /** Process id (for CPU accounting). */
