@@ -231,7 +231,7 @@ describe('redis backend socket writes', () => {
     const user = artifacts.userIds.find((u) => (artifacts.userHistory.get(u)?.length ?? 0) >= 6)!;
     const writes = jest.spyOn((client as Redis).stream, 'write');
     try {
-      // The user's row, history and real-time state: three commands, one write.
+      // The user's row, history and four real-time reads: six commands, one write.
       const ctx = await rb.userContext(user, 5);
       expect(ctx.features.columns.map((c) => c.values[0])).toEqual(row('user', user));
       expect(ctx.seen.length).toBeGreaterThanOrEqual(6);

@@ -83,8 +83,7 @@ describe('the shared-writer service definitions', () => {
         // The probe is a bare object: the spies tell which type each side hands it to first.
         const probe = {};
         const byGenerated = typeEncodedBy(g[key]![side], probe);
-        const probe2 = {};
-        expect(typeEncodedBy(s[key]![side], probe2)).toEqual(byGenerated);
+        expect(typeEncodedBy(s[key]![side], probe)).toEqual(byGenerated);
         expect(byGenerated).toHaveLength(1);
       }
     }
