@@ -20,6 +20,7 @@ export * from './feature-batch';
 export * from './retrieval-sources';
 export * from './shared-writer';
 export * from './services';
+export * from './forwarding';
 
 /**
  * Path of the FileDescriptorSet built by `buf build` (imports included): the unmodified

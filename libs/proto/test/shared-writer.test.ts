@@ -46,7 +46,9 @@ type Definition = Record<string, { path: string; requestSerialize(v: unknown): B
 type Encoder = { encode: (...args: unknown[]) => unknown; fromPartial: (o: object) => unknown };
 const encoders = (Object.entries(messages) as [string, unknown][])
   .filter(([, v]) => typeof v === 'object' && v !== null && typeof (v as Partial<Encoder>).encode === 'function' && typeof (v as Partial<Encoder>).fromPartial === 'function')
-  .map(([name, v]) => [name, v as Encoder] as const);
+  .map(([name, v]) => [name, v as Encoder] as const)
+  // Hand-written encoders of generated types, under the type they encode (forwarding.ts).
+  .concat([['RankRequest', messages.ForwardingRankRequest as unknown as Encoder]]);
 
 /** The message types whose `encode` the generated serializer `serialize` calls first. */
 function typeEncodedBy(serialize: (v: unknown) => Buffer, probe: unknown): string[] {

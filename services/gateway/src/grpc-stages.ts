@@ -1,12 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import { createClient, UnaryChannel, type UnaryChannelTls } from '@recsys/grpc-kit';
 import {
-  CandidateGeneratorService,
   CandidateGeneratorServiceClient,
   FeatureBatch,
-  FeatureStoreService,
   FeatureStoreServiceClient,
-  RankerService,
+  GatewayStageMethods,
   RankerServiceClient,
 } from '@recsys/proto';
 import type { Stages } from './stages';
@@ -48,13 +46,13 @@ export class GrpcStages implements Stages {
   }
 
   userContext: Stages['userContext'] = (userId, call) =>
-    this.fsChannel.call(FeatureStoreService.getUserContext, { userId, maxRecentItems: 0 }, call);
+    this.fsChannel.call(GatewayStageMethods.getUserContext, { userId, maxRecentItems: 0 }, call);
 
-  candidates: Stages['candidates'] = (req, call) => this.cgChannel.call(CandidateGeneratorService.generateCandidates, req, call);
+  candidates: Stages['candidates'] = (req, call) => this.cgChannel.call(GatewayStageMethods.generateCandidates, req, call);
 
   itemFeatures: Stages['itemFeatures'] = async (itemIds, call): Promise<FeatureBatch> => {
     const res = await this.fsChannel.call(
-      FeatureStoreService.getOnlineFeatures,
+      GatewayStageMethods.getOnlineFeatures,
       { featureView: 'item', entityIds: itemIds, featureNames: [], packedValues: true },
       call,
     );
@@ -62,7 +60,7 @@ export class GrpcStages implements Stages {
     return res.features;
   };
 
-  rank: Stages['rank'] = (req, call) => this.rankerChannel.call(RankerService.rank, req, call);
+  rank: Stages['rank'] = (req, call) => this.rankerChannel.call(GatewayStageMethods.rank, req, call);
 
   close(): void {
     this.candidateGenerator.close();
