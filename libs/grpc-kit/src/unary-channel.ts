@@ -373,6 +373,9 @@ interface Attempt<Res> {
   reject(err: grpc.ServiceError): void;
 }
 
+/** A stream's 'error' listener: the stream's 'close' reports the failure (a module function, so it holds no call's state). */
+function ignoreStreamError(): void {}
+
 /**
  * A unary gRPC client for one downstream (every replica behind one address setting).
  *
@@ -640,6 +643,13 @@ export class UnaryChannel {
       const finish = (): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        // Node keeps a finished stream object until its native stream is gone, and young
+        // objects reachable from it survive V8's scavenges until then: with these
+        // listeners that was everything the call held (its closures, the decoded reply),
+        // about 2 MB copied per scavenge in the gateway whatever the load. Only a no-op
+        // 'error' listener stays (a late error must not go unhandled).
+        stream.removeAllListeners('response').removeAllListeners('data').removeAllListeners('trailers').removeAllListeners('close').removeAllListeners('error');
+        stream.on('error', ignoreStreamError);
       };
       const takeStatus = (h: http2.IncomingHttpHeaders): void => {
         const s = h['grpc-status'];
@@ -663,9 +673,7 @@ export class UnaryChannel {
         chunks.push(chunk);
       });
       stream.on('trailers', takeStatus);
-      stream.on('error', () => {
-        // 'close' reports it
-      });
+      stream.on('error', ignoreStreamError); // 'close' reports it
       stream.on('close', () => {
         if (settled) return;
         if (grpcStatus === undefined) {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as dns from 'node:dns';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { UnaryChannel, parseTarget, type UnaryMethodDefinition } from '@recsys/grpc-kit';
 
@@ -324,6 +325,41 @@ describe('UnaryChannel', () => {
       },
     };
     await expect(c.call(strict, Buffer.from('x'), soon())).rejects.toMatchObject({ code: grpc.status.INTERNAL, details: 'Response message parsing error: index out of range' });
+  });
+
+  it('a finished call leaves nothing of itself on its stream: one no-op error listener, which a late error meets', async () => {
+    const s = await server();
+    const streams: http2.ClientHttp2Stream[] = [];
+    // The module object itself (the compiled `import * as` view of it is read-only); the channel reads it at each connect.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const http2Module = require('node:http2') as typeof http2;
+    const connect = http2Module.connect;
+    const spy = jest.spyOn(http2Module, 'connect').mockImplementation(((...args: Parameters<typeof http2.connect>) => {
+      const session = connect(...args);
+      const request = session.request.bind(session);
+      session.request = (...a: Parameters<typeof session.request>) => {
+        const stream = request(...a);
+        streams.push(stream);
+        return stream;
+      };
+      return session;
+    }) as typeof http2.connect);
+    try {
+      const c = channel(`127.0.0.1:${s.port}`);
+      expect((await c.call(ECHO, Buffer.from('ok'), soon())).toString()).toBe('ok');
+      await expect(c.call(MISSING, Buffer.from('x'), soon())).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+      s.behaviour = () => new Promise(() => {});
+      await expect(c.call(ECHO, Buffer.from('x'), { deadline: Date.now() + 100 })).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+      expect(streams).toHaveLength(3);
+      for (const stream of streams) {
+        // Node keeps a finished stream a while; what it references then survives V8's scavenges.
+        for (const event of ['response', 'data', 'trailers', 'close']) expect(stream.listenerCount(event)).toBe(0);
+        expect(stream.listenerCount('error')).toBe(1);
+        expect(() => stream.emit('error', new Error('late'))).not.toThrow();
+      }
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('after close, calls fail UNAVAILABLE', async () => {
