@@ -647,10 +647,9 @@ export class UnaryChannel {
         // objects reachable from it survive V8's scavenges until then: with these
         // listeners that was everything the call held (its closures, the decoded reply):
         // in the gateway about 1.1 MB more copied per scavenge, at any load (README "Where
-        // the time goes"). Only a no-op 'error' listener stays (a late error must not go
-        // unhandled).
-        stream.removeAllListeners('response').removeAllListeners('data').removeAllListeners('trailers').removeAllListeners('close').removeAllListeners('error');
-        stream.on('error', ignoreStreamError);
+        // the time goes"). The 'error' listener stays: a module function holding nothing,
+        // and a late error must not go unhandled.
+        stream.removeAllListeners('response').removeAllListeners('data').removeAllListeners('trailers').removeAllListeners('close');
       };
       const takeStatus = (h: http2.IncomingHttpHeaders): void => {
         const s = h['grpc-status'];

@@ -22,7 +22,7 @@
  *   setters), so a change throws instead of forwarding stale bytes. Only `Uint8Array`
  *   fields (`packed_values`, `packed_features`) cannot be frozen.
  */
-import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { type CandidateFeature, CandidateSet, FeatureBatch, type RetrievalSource, type SourceScores } from './gen/recsys/v1/common';
 import { GenerateCandidatesResponse } from './gen/recsys/v1/candidate_generator';
 import { GetOnlineFeaturesResponse, GetUserContextResponse } from './gen/recsys/v1/feature_store';
@@ -38,6 +38,11 @@ export function forwardedBytes(message: object): Uint8Array | undefined {
   return (message as Forwarded)[WIRE];
 }
 
+/** Where ts-proto's generated decoders stop reading a message: a zero tag or an end-group tag. */
+function endsMessage(tag: number): boolean {
+  return tag === 0 || (tag & 7) === WireType.EndGroup;
+}
+
 /** Byte range of the last occurrence of length-delimited field `field` in `bytes` (the occurrence ts-proto's decoder keeps). */
 function lastFieldRange(bytes: Uint8Array, field: number): [number, number] | undefined {
   const reader = new BinaryReader(bytes);
@@ -46,8 +51,8 @@ function lastFieldRange(bytes: Uint8Array, field: number): [number, number] | un
     const tag = reader.uint32();
     const wireType = tag & 7;
     // Where the generated decoder stops reading, so does this scan.
-    if (tag === 0 || wireType === 4) break;
-    if (tag >>> 3 === field && wireType === 2) {
+    if (endsMessage(tag)) break;
+    if (tag >>> 3 === field && wireType === WireType.LengthDelimited) {
       const length = reader.uint32();
       range = [reader.pos, reader.pos + length];
       reader.pos += length;
@@ -103,7 +108,7 @@ function malformed(what: string): Error {
  * cannot fail.
  */
 function checkField(reader: BinaryReader, wireType: number, kind: 'fixed32' | Shape | undefined): void {
-  if (wireType === 2 && kind !== undefined) {
+  if (wireType === WireType.LengthDelimited && kind !== undefined) {
     const length = reader.uint32();
     const end = reader.pos + length;
     if (end > reader.len) throw malformed('a field runs past the end');
@@ -114,7 +119,7 @@ function checkField(reader: BinaryReader, wireType: number, kind: 'fixed32' | Sh
     }
     while (reader.pos < end) {
       const tag = reader.uint32();
-      if (tag === 0 || (tag & 7) === 4) throw malformed(`tag ${tag} in a sub-message`);
+      if (endsMessage(tag)) throw malformed(`tag ${tag} in a sub-message`);
       checkField(reader, tag & 7, kind[tag >>> 3]);
     }
     if (reader.pos !== end) throw malformed('a sub-message whose fields run past its end');
@@ -122,8 +127,6 @@ function checkField(reader: BinaryReader, wireType: number, kind: 'fixed32' | Sh
   }
   reader.skip(wireType);
 }
-
-const WIRE_TYPE_LENGTH_DELIMITED = 2;
 
 /**
  * A CandidateSet decoded from the wire for forwarding: `itemIds` and `sources` decoded at
@@ -133,11 +136,10 @@ const WIRE_TYPE_LENGTH_DELIMITED = 2;
 export class ForwardedCandidateSet implements CandidateSet {
   readonly itemIds: string[];
   readonly sources: RetrievalSource[];
-  #wire: Uint8Array;
+  declare readonly [WIRE]: Uint8Array;
   #full: CandidateSet | undefined;
 
   private constructor(wire: Uint8Array, itemIds: string[], sources: RetrievalSource[]) {
-    this.#wire = wire;
     this.itemIds = Object.freeze(itemIds) as string[];
     this.sources = Object.freeze(sources) as RetrievalSource[];
     Object.defineProperty(this, WIRE, { value: wire });
@@ -159,12 +161,12 @@ export class ForwardedCandidateSet implements CandidateSet {
       const tag = reader.uint32();
       const field = tag >>> 3;
       const wireType = tag & 7;
-      if (tag === 0 || wireType === 4) throw malformed(`tag ${tag}`);
+      if (endsMessage(tag)) throw malformed(`tag ${tag}`);
       if (tag === 10) {
         itemIds.push(reader.string());
-      } else if (field === 3 && wireType === 0) {
+      } else if (field === 3 && wireType === WireType.Varint) {
         sources.push(reader.int32() as RetrievalSource);
-      } else if (field === 3 && wireType === WIRE_TYPE_LENGTH_DELIMITED) {
+      } else if (field === 3 && wireType === WireType.LengthDelimited) {
         const end = reader.uint32() + reader.pos;
         while (reader.pos < end) sources.push(reader.int32() as RetrievalSource);
       } else {
@@ -194,7 +196,7 @@ export class ForwardedCandidateSet implements CandidateSet {
   /** Every field as the generated decoder reads it, frozen; decoded once. */
   private full(): CandidateSet {
     if (this.#full === undefined) {
-      const full = CandidateSet.decode(this.#wire);
+      const full = CandidateSet.decode(this[WIRE]);
       freezeDeep(full);
       this.#full = full;
     }
@@ -215,7 +217,7 @@ export function decodeGenerateCandidatesResponseForwarding(bytes: Uint8Array): G
     if (tag === 10) res.candidates = ForwardedCandidateSet.decode(reader.bytes());
     else if (tag === 16) res.userKnown = reader.bool();
     else if (tag === 26) res.artifactVersion = reader.string();
-    else if (tag === 0 || (tag & 7) === 4) break;
+    else if (endsMessage(tag)) break;
     else reader.skip(tag & 7);
   }
   return res;
